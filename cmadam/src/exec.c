@@ -1,0 +1,56 @@
+/* exec.c -- execution settings: threads and the size below which loops stay serial. */
+#include "internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Below ~32k elements a parallel region costs more than the loop it splits. */
+#define CM_DEFAULT_MIN_PARALLEL_SIZE ((size_t)32768)
+
+void cm_exec_config_default(cm_exec_config *exec)
+{
+    if (!exec) return;
+    exec->n_threads = 0;
+    exec->min_parallel_size = CM_DEFAULT_MIN_PARALLEL_SIZE;
+}
+
+int cm_openmp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int cm_loop_threads(const cm_exec_config *exec, size_t n)
+{
+    size_t threshold = exec ? exec->min_parallel_size : CM_DEFAULT_MIN_PARALLEL_SIZE;
+    int wanted = exec ? exec->n_threads : 0;
+    if (n < threshold || n < 2) return 1;
+    if (wanted <= 0) wanted = cm_openmp_max_threads();
+    return wanted < 1 ? 1 : wanted;
+}
+
+const char *cm_build_info(void)
+{
+    return "C" /* the standard is fixed by the build */
+#ifdef _OPENMP
+           " openmp"
+#else
+           " no-openmp"
+#endif
+#ifdef __OPTIMIZE__
+           " optimized"
+#endif
+#ifdef __AVX2__
+           " avx2"
+#elif defined(__SSE2__)
+           " sse2"
+#endif
+#ifdef __SANITIZE_ADDRESS__
+           " asan"
+#endif
+        ;
+}

@@ -1,0 +1,58 @@
+"""CFFI (API mode) build script: compiles the C sources of cmadam into ``madam._cmadam``.
+
+The declarations given to CFFI are read from the public header, between the CM_CDEF_BEGIN and
+CM_CDEF_END markers, so the header stays the single source of the C API.
+OpenBLAS comes from the ``scipy-openblas32`` wheel (symbols prefixed ``scipy_``).
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+import cffi
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "cmadam"
+HEADER = CORE / "include" / "cmadam.h"
+
+
+def _cdef_from_header(text):
+    body = text[text.index("/* CM_CDEF_BEGIN"):text.index("/* CM_CDEF_END */")]
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
+
+
+def _openblas():
+    import scipy_openblas32 as blas
+
+    return blas.get_include_dir(), blas.get_lib_dir(), blas.get_library()
+
+
+def make_ffibuilder():
+    blas_include, blas_libdir, blas_lib = _openblas()
+    sources = sorted(str(p.relative_to(ROOT)) for p in (CORE / "src").glob("*.c"))
+    ffibuilder = cffi.FFI()
+    ffibuilder.cdef(_cdef_from_header(HEADER.read_text()))
+    ffibuilder.set_source(
+        "madam._cmadam",
+        '#include "cmadam.h"',
+        sources=sources,
+        include_dirs=[str(CORE / "include"), str(CORE / "src")],
+        library_dirs=[blas_libdir],
+        libraries=[blas_lib, "m"],
+        # The wheel's library is preloaded by `import scipy_openblas32` (see madam/_core.py);
+        # the rpath is a fallback for builds used in place.
+        runtime_library_dirs=[blas_libdir],
+        extra_compile_args=["-std=c11", "-O3", "-fopenmp", "-ffp-contract=off",
+                            "-fno-math-errno", "-Wall", "-Wextra"],
+        extra_link_args=["-fopenmp"],
+    )
+    return ffibuilder
+
+
+ffibuilder = make_ffibuilder()
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    ffibuilder.compile(verbose=True)
+    sys.exit(0)

@@ -1,0 +1,146 @@
+"""The compiled core: loading it, execution settings, and thin wrappers over C utilities.
+
+Everything that talks to ``madam._cmadam`` directly goes through this module: array-to-pointer
+conversion, the thread count passed to every kernel, and status-code checking.
+"""
+import numpy as np
+
+try:
+    # Importing the wheel loads libscipy_openblas.so into the process (RTLD_GLOBAL), which is
+    # what resolves the extension's link to OpenBLAS wherever the extension was built.
+    import scipy_openblas32 as _openblas
+except ImportError as exc:  # pragma: no cover - exercised only on broken installs
+    raise ImportError(
+        "madam needs OpenBLAS from the 'scipy-openblas32' package, which could not be "
+        f"imported ({exc}). Install it with: pip install scipy-openblas32"
+    ) from exc
+
+try:
+    from . import _cmadam
+except ImportError as exc:
+    raise ImportError(
+        f"madam's compiled C core (madam._cmadam) could not be loaded: {exc}. "
+        "The core is compiled when madam is installed; from a source checkout run "
+        "`pip install .` or `pip install -e .` first (importing the source folder without "
+        "building it does not work; there is no pure-Python fallback)."
+    ) from exc
+
+ffi = _cmadam.ffi
+lib = _cmadam.lib
+
+FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
+
+_settings = {"n_threads": lib.cm_openmp_max_threads()}
+
+
+class CoreError(RuntimeError):
+    """A C kernel returned an error status (the Python layer validates first, so this means a
+    bug in madam: please report it)."""
+
+
+def check_status(status, what):
+    if status != lib.CM_OK:
+        message = ffi.string(lib.cm_strerror(status)).decode()
+        raise CoreError(f"{what}: {message} (status {status})")
+
+
+def kernel(name, dtype):
+    """The C function ``name`` for ``dtype``, e.g. kernel("cm_adam_step", float32)."""
+    return getattr(lib, f"{name}_{_SUFFIX[np.dtype(dtype)]}")
+
+
+def pointer(array, writable=False):
+    """A C pointer to a C-contiguous float32/float64 array (keeps the array alive)."""
+    return ffi.from_buffer(_CTYPE[array.dtype], array, require_writable=writable)
+
+
+def set_num_threads(n_threads):
+    """Set the number of threads madam's C loops (and OpenBLAS) use.
+
+    Results do not depend on it: every kernel is elementwise or reduces in a fixed order, so
+    trajectories are bit-identical for any thread count.
+    """
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an int, got {type(n_threads).__name__}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    _settings["n_threads"] = int(n_threads)
+    lib.cm_blas_set_num_threads(int(n_threads))
+
+
+def get_num_threads():
+    """The number of threads madam's C loops use (default: OpenMP's, i.e. OMP_NUM_THREADS or
+    the number of cores)."""
+    return _settings["n_threads"]
+
+
+def exec_config():
+    """A cm_exec_config carrying the current thread count and the default size threshold."""
+    exec_cfg = ffi.new("cm_exec_config *")
+    lib.cm_exec_config_default(exec_cfg)
+    exec_cfg.n_threads = _settings["n_threads"]
+    return exec_cfg
+
+
+def _float_array(x, name):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    if x.dtype not in FLOAT_TYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    return x
+
+
+def all_finite(x):
+    """True when no element of ``x`` is NaN or +-Inf (one parallel pass in C)."""
+    _float_array(x, "x")
+    result = ffi.new("int *")
+    check_status(kernel("cm_all_finite", x.dtype)(exec_config(), x.size, pointer(x), result),
+                 "all_finite")
+    return bool(result[0])
+
+
+def triad(a, b, c, scalar):
+    """STREAM triad ``a[:] = b + scalar * c`` in C (the bandwidth yardstick of the benchmarks)."""
+    for name, x in (("a", a), ("b", b), ("c", c)):
+        _float_array(x, name)
+        if x.dtype != a.dtype or x.shape != a.shape:
+            raise ValueError(f"{name} must match a in dtype and shape")
+    check_status(kernel("cm_triad", a.dtype)(exec_config(), a.size, pointer(a, True),
+                                             pointer(b), pointer(c), float(scalar)), "triad")
+    return a
+
+
+def gramian(jac):
+    """The Gramian ``J @ J.T`` of a (rows, cols) matrix, by one BLAS ?syrk call."""
+    _float_array(jac, "jac")
+    if jac.ndim != 2 or jac.shape[0] == 0 or jac.shape[1] == 0:
+        raise ValueError(f"jac must be a non-empty 2-D array, got shape {jac.shape}")
+    gram = np.empty((jac.shape[0], jac.shape[0]), dtype=jac.dtype)
+    check_status(kernel("cm_gramian", jac.dtype)(jac.shape[0], jac.shape[1], pointer(jac),
+                                                 pointer(gram, True)), "gramian")
+    return gram
+
+
+KERNELS = ("sgd", "adam (Adam, AdamW, AMSGrad, AVGrad)", "yogi", "adan", "lion",
+           "all_finite", "triad", "gramian (BLAS syrk)")
+
+
+def config():
+    """A dict describing the compiled core: versions, kernels, float types, BLAS, threads."""
+    exec_cfg = exec_config()
+    return {
+        "cmadam_version": ffi.string(lib.cm_version()).decode(),
+        "build": ffi.string(lib.cm_build_info()).decode(),
+        "kernels": KERNELS,
+        "float_types": tuple(str(t) for t in FLOAT_TYPES),
+        "blas_library": f"scipy-openblas32 {_openblas.__version__} ({_openblas.get_library()})",
+        "blas_config": ffi.string(lib.cm_blas_info()).decode().strip(),
+        "blas_threads": lib.cm_blas_get_num_threads(),
+        "threads": get_num_threads(),
+        "openmp_max_threads": lib.cm_openmp_max_threads(),
+        "min_parallel_size": exec_cfg.min_parallel_size,
+    }

@@ -1,0 +1,149 @@
+"""Argument checking shared by the optimisers: parameter lists, gradients, hyperparameters.
+
+Every check raises before anything is modified, and every message names the argument.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ._core import FLOAT_TYPES
+
+
+class NonFiniteError(ValueError):
+    """A gradient holds NaN or +-Inf and the optimiser's policy is nonfinite="raise"."""
+
+
+NONFINITE_POLICIES = ("raise", "skip", "ignore")
+
+
+def param_list(params):
+    """Normalise ``params`` to a list of arrays; returns (list, given_as_single_array)."""
+    if isinstance(params, np.ndarray):
+        arrays, single = [params], True
+    elif isinstance(params, (list, tuple)):
+        arrays, single = list(params), False
+        if not arrays:
+            raise ValueError("params is an empty list: give at least one array")
+    else:
+        raise TypeError("params must be a NumPy array or a list/tuple of arrays, "
+                        f"got {type(params).__name__}")
+    for i, p in enumerate(arrays):
+        name = "params" if single else f"params[{i}]"
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(p).__name__}")
+        if p.dtype not in FLOAT_TYPES:
+            raise TypeError(f"{name} must be float32 or float64, got {p.dtype}")
+        if p.size == 0:
+            raise ValueError(f"{name} is empty (shape {p.shape})")
+        if not p.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+        if not p.flags.writeable:
+            raise ValueError(f"{name} is read-only; the optimiser updates it in place")
+    _check_disjoint(arrays, single)
+    return arrays, single
+
+
+def _check_disjoint(arrays, single):
+    """Two params sharing memory would be updated twice per step."""
+    spans = sorted((p.__array_interface__["data"][0], p.nbytes, i) for i, p in enumerate(arrays))
+    for (start0, size0, i), (start1, _, j) in zip(spans, spans[1:]):
+        if start1 < start0 + size0:
+            raise ValueError(f"params[{min(i, j)}] and params[{max(i, j)}] share memory")
+
+
+def grad_list(grads, params, single):
+    """Check ``grads`` against the params (structure, dtype, shape, layout); returns a list."""
+    if single:
+        if not isinstance(grads, np.ndarray):
+            raise TypeError(f"grads must be a NumPy array like params, got {type(grads).__name__}")
+        grads, names = [grads], ["grads"]
+    else:
+        if not isinstance(grads, (list, tuple)):
+            raise TypeError(f"grads must be a list/tuple like params, got {type(grads).__name__}")
+        if len(grads) != len(params):
+            raise ValueError(f"grads has {len(grads)} arrays but params has {len(params)}")
+        names = [f"grads[{i}]" for i in range(len(grads))]
+    for name, g, p in zip(names, grads, params):
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(g).__name__}")
+        if g.dtype != p.dtype:
+            raise TypeError(f"{name} has dtype {g.dtype} but its parameter has {p.dtype}")
+        if g.shape != p.shape:
+            raise ValueError(f"{name} has shape {g.shape} but its parameter has {p.shape}")
+        if not g.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+        if np.may_share_memory(g, p):
+            raise ValueError(f"{name} shares memory with its parameter")
+    return list(grads), names
+
+
+# ----------------------------------------------------------------------------- hyperparameters
+def _real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def nonnegative(name, value):
+    value = _real(name, value)
+    if value < 0.0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def closed_unit(name, value):
+    value = _real(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def betas(count):
+    """A checker for a tuple of ``count`` decay rates, each in [0, 1)."""
+    def check(name, value):
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError(f"{name} must be a tuple of {count} floats, got {value!r}") from None
+        if len(items) != count:
+            raise ValueError(f"{name} must have {count} entries, got {len(items)}")
+        items = tuple(_real(f"{name}[{i}]", b) for i, b in enumerate(items))
+        for i, b in enumerate(items):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name}[{i}] must be in [0, 1), got {b}")
+        return items
+    return check
+
+
+def nonfinite_policy(name, value):
+    if value not in NONFINITE_POLICIES:
+        raise ValueError(f"{name} must be one of {NONFINITE_POLICIES}, got {value!r}")
+    return value
+
+
+class Hyper:
+    """A hyperparameter attribute, validated whenever it is set (construction or later)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = self.check(self.name, value)

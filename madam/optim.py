@@ -1,0 +1,396 @@
+r"""First-order optimisers with fused C kernels: SGD, Adam, AdamW, AMSGrad, AVGrad, Yogi, Adan, Lion.
+
+Each class updates NumPy arrays in place, one fused pass over memory per step, in float32 or
+float64. The exact per-element arithmetic of each kernel is written in ``cmadam/include/cmadam.h``
+and in each class docstring; ``docs/optimizers.md`` lists where conventions differ from peers.
+
+Usage (the same for every class)::
+
+    opt = madam.Adam(params, lr=1e-3)       # params: an array or a list of arrays
+    opt.step(grads)                         # grads: the same structure
+    opt.lr = 5e-4                           # hyperparameters are validated attributes
+    sd = opt.state_dict()                   # flat dict: np.savez("ckpt.npz", **sd) works
+    opt2.load_state_dict(sd)                # resuming reproduces the run bit for bit
+"""
+import numpy as np
+
+from . import _core
+from ._core import ffi
+from ._validate import (Hyper, NonFiniteError, betas, closed_unit, flag, grad_list,
+                        nonfinite_policy, nonnegative, param_list)
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion",
+           "NonFiniteError"]
+
+_STATE_FORMAT = 1
+
+
+class Optimizer:
+    """Base class: parameter bookkeeping, gradient checks, the non-finite policy, state I/O.
+
+    A subclass declares its hyperparameters as :class:`Hyper` attributes and sets
+    ``_kernel`` (the C function name without the dtype suffix), ``_config_type``,
+    ``_buffers`` (names of its per-parameter state arrays) and ``_takes_step``.
+
+    nonfinite: what a step does when a gradient holds NaN or +-Inf. ``"raise"`` (default)
+    raises :class:`NonFiniteError` and changes nothing; ``"skip"`` leaves everything unchanged
+    and counts the step in ``skipped_steps``; ``"ignore"`` skips the scan (fastest; NaN then
+    propagates into the parameters).
+    """
+
+    nonfinite = Hyper(nonfinite_policy)
+    _kernel = None
+    _config_type = None
+    _buffers = ()
+    _takes_step = True
+
+    def __init__(self, params, nonfinite="raise", **hyperparameters):
+        self._params, self._single = param_list(params)
+        self._hyper_names = tuple(hyperparameters) + ("nonfinite",)
+        for name, value in hyperparameters.items():
+            setattr(self, name, value)
+        self.nonfinite = nonfinite
+        self._check_combination()
+        self.step_count = 0
+        self.skipped_steps = 0
+        self._state = [{name: np.full_like(p, self._initial_value(name)) for name in self._buffers}
+                       for p in self._params]
+        # The arrays never move, so their C pointers are made once.
+        self._pointers = [(p.size, _core.pointer(p, writable=True),
+                           [_core.pointer(s[name], writable=True) for name in self._buffers])
+                          for p, s in zip(self._params, self._state)]
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _initial_value(self, buffer_name):
+        return 0.0
+
+    def _check_combination(self):
+        """Checks that involve several hyperparameters (run at construction and every step)."""
+
+    def _fill_config(self, cfg):
+        for name in self._hyper_names:
+            if name != "nonfinite" and hasattr(cfg, name):
+                setattr(cfg, name, getattr(self, name))
+        if hasattr(self, "betas"):
+            for i, b in enumerate(self.betas):
+                setattr(cfg, f"beta{i + 1}", b)
+
+    def _extra_args(self):
+        """Arguments after the state buffers (e.g. NULL for an unused buffer)."""
+        return ()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def params(self):
+        """The parameter arrays (updated in place by step)."""
+        return list(self._params)
+
+    def step(self, grads):
+        """Apply one update in place. ``grads`` has the structure, shapes and dtypes of params.
+
+        Returns True if the step was applied, False if it was skipped (nonfinite="skip").
+        """
+        grads, names = grad_list(grads, self._params, self._single)
+        self._check_combination()
+        if self.nonfinite != "ignore":
+            for name, g in zip(names, grads):
+                if not _core.all_finite(g):
+                    if self.nonfinite == "skip":
+                        self.skipped_steps += 1
+                        return False
+                    raise NonFiniteError(
+                        f"{name} contains NaN or Inf; nothing was updated "
+                        "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+        cfg = ffi.new(f"{self._config_type} *")
+        self._fill_config(cfg)
+        exec_cfg = _core.exec_config()
+        t = self.step_count + 1
+        lead = (cfg, exec_cfg, t) if self._takes_step else (cfg, exec_cfg)
+        extra = self._extra_args()
+        for (n, p_ptr, buffer_ptrs), p, g in zip(self._pointers, self._params, grads):
+            status = _core.kernel(self._kernel, p.dtype)(*lead, n, p_ptr, _core.pointer(g),
+                                                         *buffer_ptrs, *extra)
+            _core.check_status(status, f"{type(self).__name__}.step")
+        self.step_count = t
+        return True
+
+    def state_dict(self):
+        """A flat dict of copies: counters, hyperparameters (``hyper.<name>``) and state arrays
+        (``state.<i>.<buffer>``). Picklable, and ``np.savez(path, **sd)`` stores it."""
+        sd = {"optimizer": type(self).__name__, "format": _STATE_FORMAT,
+              "step_count": self.step_count, "skipped_steps": self.skipped_steps}
+        for name in self._hyper_names:
+            sd[f"hyper.{name}"] = getattr(self, name)
+        for i, state in enumerate(self._state):
+            for name, array in state.items():
+                sd[f"state.{i}.{name}"] = array.copy()
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict (a dict, or the mapping ``np.load`` returns for a .npz).
+
+        Everything is checked before anything is copied in.
+        """
+        sd = dict(state_dict)
+        kind = _scalar(sd, "optimizer", str)
+        if kind != type(self).__name__:
+            raise ValueError(f"state_dict['optimizer'] is {kind!r}, "
+                             f"this optimiser is {type(self).__name__}")
+        if _scalar(sd, "format", int) != _STATE_FORMAT:
+            raise ValueError(f"state_dict['format'] must be {_STATE_FORMAT}")
+        arrays = {}
+        for i, (p, state) in enumerate(zip(self._params, self._state)):
+            for name in state:
+                key = f"state.{i}.{name}"
+                if key not in sd:
+                    raise ValueError(f"state_dict lacks {key!r}")
+                a = np.asarray(sd[key])
+                if a.dtype != p.dtype:
+                    raise TypeError(f"state_dict[{key!r}] has dtype {a.dtype}, expected {p.dtype}")
+                if a.shape != p.shape:
+                    raise ValueError(f"state_dict[{key!r}] has shape {a.shape}, expected {p.shape}")
+                arrays[key] = a
+        extra = sorted(k for k in sd if k.startswith("state.") and k not in arrays)
+        if extra:
+            raise ValueError(f"state_dict has state for parameters this optimiser lacks: {extra}")
+        # Validate hyperparameters on a scratch copy, so a bad one changes nothing.
+        scratch = object.__new__(type(self))
+        scratch.__dict__.update(self.__dict__)
+        for name in self._hyper_names:
+            key = f"hyper.{name}"
+            if key not in sd:
+                raise ValueError(f"state_dict lacks {key!r}")
+            setattr(scratch, name, _plain(sd[key]))
+        scratch._check_combination()
+        step_count = _scalar(sd, "step_count", int)
+        skipped = _scalar(sd, "skipped_steps", int)
+        if step_count < 0 or skipped < 0:
+            raise ValueError("state_dict counters must be >= 0")
+        for name in self._hyper_names:
+            setattr(self, name, getattr(scratch, name))
+        for i, state in enumerate(self._state):
+            for name, array in state.items():
+                np.copyto(array, arrays[f"state.{i}.{name}"])
+        self.step_count, self.skipped_steps = step_count, skipped
+
+    def __repr__(self):
+        hyper = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._hyper_names)
+        return f"{type(self).__name__}({len(self._params)} arrays, step {self.step_count}, {hyper})"
+
+
+def _plain(value):
+    """Undo np.savez's wrapping: 0-d arrays to Python scalars, 1-d arrays to tuples."""
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.ndim == 0 else tuple(value.tolist())
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _scalar(sd, key, kind):
+    if key not in sd:
+        raise ValueError(f"state_dict lacks {key!r}")
+    value = _plain(sd[key])
+    if kind is int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise TypeError(f"state_dict[{key!r}] must be {kind.__name__}, got {value!r}")
+
+
+# ========================================================================================= SGD
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with momentum (torch.optim.SGD's convention).
+
+    Per element, step :math:`t \ge 1`:
+
+    .. math::
+        g &\leftarrow g + \lambda p \quad (\text{weight\_decay } \lambda) \\
+        b_t &= g \ (t = 1), \qquad b_t = \mu b_{t-1} + (1 - \tau) g \ (t > 1) \\
+        g &\leftarrow g + \mu b_t \ (\text{nesterov}), \qquad g \leftarrow b_t \ (\text{else}) \\
+        p &\leftarrow p - \eta g
+
+    (the momentum lines only when momentum :math:`\mu \ne 0`; :math:`\tau` is dampening).
+    Defaults: lr 1e-3, no momentum. Nesterov needs momentum > 0 and dampening 0.
+    """
+
+    lr = Hyper(nonnegative)
+    momentum = Hyper(nonnegative)
+    dampening = Hyper(closed_unit)
+    weight_decay = Hyper(nonnegative)
+    nesterov = Hyper(flag)
+    _kernel, _config_type, _buffers = "cm_sgd_step", "cm_sgd_config", ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, nonfinite="raise"):
+        super().__init__(params, nonfinite, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov)
+
+    def _check_combination(self):
+        if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening = 0 "
+                             f"(momentum={self.momentum}, dampening={self.dampening})")
+
+
+# ================================================================================ Adam family
+class _AdamFamily(Optimizer):
+    lr = Hyper(nonnegative)
+    betas = Hyper(betas(2))
+    eps = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative)
+    _kernel, _config_type = "cm_adam_step", "cm_adam_config"
+    _buffers = ("exp_avg", "exp_avg_sq")
+    _variant = "CM_ADAM"
+    _decoupled = 0
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 nonfinite="raise"):
+        super().__init__(params, nonfinite, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _fill_config(self, cfg):
+        super()._fill_config(cfg)
+        cfg.variant = getattr(_core.lib, self._variant)
+        cfg.decoupled_weight_decay = self._decoupled
+
+    def _extra_args(self):
+        return (ffi.NULL,) if len(self._buffers) == 2 else ()
+
+
+class Adam(_AdamFamily):
+    r"""Adam (Kingma & Ba 2015) with L2 weight decay, as torch.optim.Adam.
+
+    Per element, step :math:`t`, :math:`b_k = 1 - \beta_k^t`:
+
+    .. math::
+        g &\leftarrow g + \lambda p \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        p &\leftarrow p - \frac{\eta}{b_1}\, \frac{m}{\sqrt{v}/\sqrt{b_2} + \epsilon}
+
+    Defaults (paper): lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0.
+    """
+
+
+class AdamW(_AdamFamily):
+    r"""AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
+
+    As :class:`Adam` but the decay acts on the parameter, not the gradient:
+    :math:`p \leftarrow p (1 - \eta \lambda)` before the Adam update.
+    Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2 (torch's).
+    """
+
+    _decoupled = 1
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 nonfinite="raise"):
+        super().__init__(params, lr, betas, eps, weight_decay, nonfinite)
+
+
+class AMSGrad(_AdamFamily):
+    r"""AMSGrad (Reddi, Kale & Kumar 2018), torch's convention.
+
+    As :class:`Adam` with :math:`\hat v \leftarrow \max(\hat v, v)` on the *uncorrected* second
+    moment, and :math:`p \leftarrow p - \frac{\eta}{b_1} m / (\sqrt{\hat v}/\sqrt{b_2} + \epsilon)`.
+    (optax takes the max of the bias-corrected v instead.) Defaults as Adam.
+    """
+
+    _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _variant = "CM_AMSGRAD"
+
+
+class AVGrad(_AdamFamily):
+    r"""AVGrad (Ozkara et al., MADA, ICML 2024): AMSGrad with the max replaced by a time average.
+
+    As :class:`Adam` with :math:`\bar v_t = (v_t + (t - 1)\bar v_{t-1}) / t` and
+    :math:`p \leftarrow p - \frac{\eta}{b_1} m / (\sqrt{\bar v_t}/\sqrt{b_2} + \epsilon)`.
+    Defaults as Adam.
+    """
+
+    _buffers = ("exp_avg", "exp_avg_sq", "avg_exp_avg_sq")
+    _variant = "CM_AVGRAD"
+
+
+# ======================================================================================= Yogi
+class Yogi(Optimizer):
+    r"""Yogi (Zaheer et al., NeurIPS 2018): additive second-moment update.
+
+    Per element, :math:`b_k = 1 - \beta_k^t`:
+
+    .. math::
+        g &\leftarrow g + \lambda p, \qquad m \leftarrow \beta_1 m + (1 - \beta_1) g \\
+        v &\leftarrow v - (1 - \beta_2)\,\mathrm{sign}(v - g^2)\, g^2 \\
+        p &\leftarrow p - \frac{\eta}{b_1}\, \frac{m}{\sqrt{v}/\sqrt{b_2} + \epsilon}
+
+    m and v start at ``initial_accumulator`` (used at construction only).
+    Defaults (paper): lr 1e-2, betas (0.9, 0.999), eps 1e-3, initial_accumulator 1e-6.
+    """
+
+    lr = Hyper(nonnegative)
+    betas = Hyper(betas(2))
+    eps = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative)
+    initial_accumulator = Hyper(nonnegative)
+    _kernel, _config_type = "cm_yogi_step", "cm_yogi_config"
+    _buffers = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3, weight_decay=0.0,
+                 initial_accumulator=1e-6, nonfinite="raise"):
+        super().__init__(params, nonfinite, lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, initial_accumulator=initial_accumulator)
+
+    def _initial_value(self, buffer_name):
+        return self.initial_accumulator
+
+
+# ======================================================================================= Adan
+class Adan(Optimizer):
+    r"""Adan (Xie et al. 2022), betas in the official code's convention (paper's 1 - beta).
+
+    Per element, :math:`b_k = 1 - \beta_k^t`, :math:`D = g - g_{prev}` (0 at t = 1):
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+        d \leftarrow \beta_2 d + (1 - \beta_2) D \\
+        n &\leftarrow \beta_3 n + (1 - \beta_3) (g + \beta_2 D)^2 \\
+        r &= \frac{m / b_1 + (\beta_2 / b_2)\, d}{\sqrt{n}/\sqrt{b_3} + \epsilon} \\
+        p &\leftarrow (p - \eta r) / (1 + \eta\lambda) \ \text{(proximal)}, \quad
+        p \leftarrow p (1 - \eta\lambda) - \eta r \ \text{(else)}
+
+    Defaults (official): lr 1e-3, betas (0.98, 0.92, 0.99), eps 1e-8, proximal decay.
+    """
+
+    lr = Hyper(nonnegative)
+    betas = Hyper(betas(3))
+    eps = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative)
+    proximal = Hyper(flag)
+    _kernel, _config_type = "cm_adan_step", "cm_adan_config"
+    _buffers = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
+
+    def __init__(self, params, lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, weight_decay=0.0,
+                 proximal=True, nonfinite="raise"):
+        super().__init__(params, nonfinite, lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, proximal=proximal)
+
+
+# ======================================================================================= Lion
+class Lion(Optimizer):
+    r"""Lion (Chen et al. 2023): the sign of an interpolated momentum.
+
+    Per element (:math:`\mathrm{sign}(0) = 0`):
+
+    .. math::
+        p &\leftarrow p (1 - \eta\lambda), \qquad
+        p \leftarrow p - \eta\, \mathrm{sign}(\beta_1 m + (1 - \beta_1) g) \\
+        m &\leftarrow \beta_2 m + (1 - \beta_2) g
+
+    Defaults (paper): lr 1e-4, betas (0.9, 0.99), weight_decay 0.
+    """
+
+    lr = Hyper(nonnegative)
+    betas = Hyper(betas(2))
+    weight_decay = Hyper(nonnegative)
+    _kernel, _config_type = "cm_lion_step", "cm_lion_config"
+    _buffers = ("exp_avg",)
+    _takes_step = False
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, nonfinite="raise"):
+        super().__init__(params, nonfinite, lr=lr, betas=betas, weight_decay=weight_decay)
