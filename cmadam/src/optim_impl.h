@@ -259,11 +259,13 @@ int SFX(cm_all_finite)(const cm_exec_config *exec, size_t n, const REAL *x, int 
     if (!all_finite || (n && !x)) return CM_ERR_NULL;
     const int nt = cm_loop_threads(exec, n);
     const long long nn = (long long)n;
-    int bad = 0;
-    /* x - x is 0 for finite x and NaN for NaN and +-Inf: one subtraction, vectorisable. */
-    _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(nt > 1) reduction(|:bad)")
-    for (long long i = 0; i < nn; i++) bad |= !((x[i] - x[i]) == (REAL)0);
-    *all_finite = !bad;
+    /* x * 0 is 0 for finite x and NaN for NaN and +-Inf, and a sum holding a NaN is NaN in any
+     * order, so the sum is exactly 0 iff every element is finite: a vectorisable reduction
+     * whose answer does not depend on the thread count. */
+    REAL acc = 0;
+    _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(nt > 1) reduction(+:acc)")
+    for (long long i = 0; i < nn; i++) acc += x[i] * (REAL)0;
+    *all_finite = acc == (REAL)0;
     return CM_OK;
 }
 

@@ -1,0 +1,31 @@
+"""Command line: ``python -m madam demo [--out FILE] [--steps N]`` and ``python -m madam config``."""
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m madam", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the optimisers on small problems, write a figure")
+    demo.add_argument("--out", default="madam-demo.png", help="output image (default: %(default)s)")
+    demo.add_argument("--steps", type=int, default=None, help="steps per run (default 3000)")
+    commands.add_parser("config", help="print the compiled core's configuration")
+    args = parser.parse_args(argv)
+
+    import madam
+
+    if args.command == "config":
+        madam.show_config()
+        return 0
+    from madam import demo as demo_module
+
+    steps = demo_module.STEPS if args.steps is None else args.steps
+    if steps < 1:
+        parser.error("--steps must be >= 1")
+    out = demo_module.main(args.out, steps)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

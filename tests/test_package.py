@@ -1,0 +1,74 @@
+"""The package as a user meets it: import, configuration report, CLI demo, README quickstart."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import madam
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_show_config_reports_kernels_types_blas_threads(capsys):
+    madam.show_config()
+    out = capsys.readouterr().out
+    for needle in ("adam", "lion", "float32", "float64", "OpenBLAS", "threads"):
+        assert needle in out
+    cfg = madam.config()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", cfg["cmadam_version"])
+    assert cfg["threads"] == madam.get_num_threads() >= 1
+    assert "OpenBLAS" in cfg["blas_config"]
+
+
+def test_import_without_compiled_core_says_why():
+    code = ("import sys; sys.modules['madam._cmadam'] = None\n"
+            "try:\n    import madam\nexcept ImportError as e:\n    print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT).stdout
+    assert out.startswith("ERR") and "compiled C core" in out and "pip install" in out
+
+
+def test_set_num_threads_validates():
+    before = madam.get_num_threads()
+    with pytest.raises(ValueError, match="n_threads"):
+        madam.set_num_threads(0)
+    with pytest.raises(TypeError, match="n_threads"):
+        madam.set_num_threads(1.5)
+    assert madam.get_num_threads() == before
+
+
+def test_gramian_matches_numpy():
+    rng = np.random.default_rng(0)
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        jac = rng.standard_normal((5, 1000)).astype(dtype)
+        np.testing.assert_allclose(madam._core.gramian(jac), jac @ jac.T, rtol=rtol, atol=rtol)
+
+
+def test_triad_and_all_finite():
+    b, c = np.arange(10.0), np.ones(10)
+    a = np.empty(10)
+    madam._core.triad(a, b, c, 3.0)
+    np.testing.assert_array_equal(a, b + 3.0)
+    assert madam._core.all_finite(a)
+    a[7] = np.inf
+    assert not madam._core.all_finite(a)
+
+
+def test_demo_cli_writes_figure(tmp_path):
+    out = tmp_path / "demo.png"
+    result = subprocess.run([sys.executable, "-m", "madam", "demo", "--steps", "100",
+                             "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    np.testing.assert_allclose(namespace["x"], [1.0, 1.0], atol=1e-3)
