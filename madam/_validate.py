@@ -2,6 +2,7 @@
 
 Every check raises before anything is modified, and every message names the argument.
 """
+import bisect
 import math
 import numbers
 
@@ -44,16 +45,34 @@ def param_list(params):
     return arrays, single
 
 
+def memory_spans(arrays):
+    """Sorted (start, end, index) byte spans of C-contiguous arrays."""
+    return sorted((a.__array_interface__["data"][0], a.__array_interface__["data"][0] + a.nbytes, i)
+                  for i, a in enumerate(arrays))
+
+
+def _overlapping(spans, array):
+    """Index of an array in ``spans`` whose memory overlaps ``array``'s, else None."""
+    start = array.__array_interface__["data"][0]
+    end = start + array.nbytes
+    k = bisect.bisect_left(spans, (end,)) - 1  # the last span starting before ``end``
+    if k >= 0 and spans[k][1] > start:
+        return spans[k][2]
+    return None
+
+
 def _check_disjoint(arrays, single):
     """Two params sharing memory would be updated twice per step."""
-    spans = sorted((p.__array_interface__["data"][0], p.nbytes, i) for i, p in enumerate(arrays))
-    for (start0, size0, i), (start1, _, j) in zip(spans, spans[1:]):
-        if start1 < start0 + size0:
+    spans = memory_spans(arrays)
+    for (_, end0, i), (start1, _, j) in zip(spans, spans[1:]):
+        if start1 < end0:
             raise ValueError(f"params[{min(i, j)}] and params[{max(i, j)}] share memory")
 
 
-def grad_list(grads, params, single):
-    """Check ``grads`` against the params (structure, dtype, shape, layout); returns a list."""
+def grad_list(grads, params, single, param_spans):
+    """Check ``grads`` against the params (structure, dtype, shape, layout, no shared memory with
+    any param, which would make the result depend on the update order); returns a list.
+    ``param_spans`` is memory_spans(params)."""
     if single:
         if not isinstance(grads, np.ndarray):
             raise TypeError(f"grads must be a NumPy array like params, got {type(grads).__name__}")
@@ -64,7 +83,7 @@ def grad_list(grads, params, single):
         if len(grads) != len(params):
             raise ValueError(f"grads has {len(grads)} arrays but params has {len(params)}")
         names = [f"grads[{i}]" for i in range(len(grads))]
-    for name, g, p in zip(names, grads, params):
+    for i, (name, g, p) in enumerate(zip(names, grads, params)):
         if not isinstance(g, np.ndarray):
             raise TypeError(f"{name} must be a NumPy array, got {type(g).__name__}")
         if g.dtype != p.dtype:
@@ -73,8 +92,13 @@ def grad_list(grads, params, single):
             raise ValueError(f"{name} has shape {g.shape} but its parameter has {p.shape}")
         if not g.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
-        if np.may_share_memory(g, p):
-            raise ValueError(f"{name} shares memory with its parameter")
+        if not p.flags.writeable:
+            raise ValueError(f"{'params' if single else f'params[{i}]'} has become read-only; "
+                             "the optimiser updates it in place")
+        hit = _overlapping(param_spans, g)
+        if hit is not None:
+            raise ValueError(f"{name} shares memory with "
+                             f"{'params' if single else f'params[{hit}]'}")
     return list(grads), names
 
 

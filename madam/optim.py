@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from ._core import ffi
 from ._validate import (Hyper, NonFiniteError, betas, closed_unit, flag, grad_list,
-                        nonfinite_policy, nonnegative, param_list)
+                        memory_spans, nonfinite_policy, nonnegative, param_list)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion",
            "NonFiniteError"]
@@ -34,8 +34,9 @@ class Optimizer:
 
     nonfinite: what a step does when a gradient holds NaN or +-Inf. ``"raise"`` (default)
     raises :class:`NonFiniteError` and changes nothing; ``"skip"`` leaves everything unchanged
-    and counts the step in ``skipped_steps``; ``"ignore"`` skips the scan (fastest; NaN then
-    propagates into the parameters).
+    and counts the step in ``skipped_steps``; ``"ignore"`` skips the scan (fastest; a NaN then
+    reaches the state and, except in Lion, the parameters: Lion's sign(NaN) is 0, so the
+    element silently stops moving, as in torch).
     """
 
     nonfinite = Hyper(nonfinite_policy)
@@ -46,6 +47,7 @@ class Optimizer:
 
     def __init__(self, params, nonfinite="raise", **hyperparameters):
         self._params, self._single = param_list(params)
+        self._param_spans = memory_spans(self._params)
         self._hyper_names = tuple(hyperparameters) + ("nonfinite",)
         for name, value in hyperparameters.items():
             setattr(self, name, value)
@@ -90,7 +92,7 @@ class Optimizer:
 
         Returns True if the step was applied, False if it was skipped (nonfinite="skip").
         """
-        grads, names = grad_list(grads, self._params, self._single)
+        grads, names = grad_list(grads, self._params, self._single, self._param_spans)
         self._check_combination()
         if self.nonfinite != "ignore":
             for name, g in zip(names, grads):
@@ -164,8 +166,9 @@ class Optimizer:
         scratch._check_combination()
         step_count = _scalar(sd, "step_count", int)
         skipped = _scalar(sd, "skipped_steps", int)
-        if step_count < 0 or skipped < 0:
-            raise ValueError("state_dict counters must be >= 0")
+        for key, value in (("step_count", step_count), ("skipped_steps", skipped)):
+            if value < 0:
+                raise ValueError(f"state_dict[{key!r}] must be >= 0, got {value}")
         for name in self._hyper_names:
             setattr(self, name, getattr(scratch, name))
         for i, state in enumerate(self._state):
