@@ -1,7 +1,8 @@
 """CFFI (API mode) build script: compiles the C sources of cmadam into ``madam._cmadam``.
 
-The declarations given to CFFI are read from the public header, between the CM_CDEF_BEGIN and
-CM_CDEF_END markers, so the header stays the single source of the C API.
+The declarations given to CFFI are read from the public headers (``cmadam.h`` first, then the
+``cmadam_*.h`` it includes), between the CM_CDEF_BEGIN and CM_CDEF_END markers, so the headers
+stay the single source of the C API.
 OpenBLAS comes from the ``scipy-openblas32`` wheel (symbols prefixed ``scipy_``).
 """
 import os
@@ -13,7 +14,7 @@ import cffi
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "cmadam"
-HEADER = CORE / "include" / "cmadam.h"
+HEADERS = [CORE / "include" / "cmadam.h"] + sorted((CORE / "include").glob("cmadam_*.h"))
 
 
 def _cdef_from_header(text):
@@ -32,7 +33,7 @@ def make_ffibuilder():
     blas_include, blas_libdir, blas_lib = _openblas()
     sources = sorted(str(p.relative_to(ROOT)) for p in (CORE / "src").glob("*.c"))
     ffibuilder = cffi.FFI()
-    ffibuilder.cdef(_cdef_from_header(HEADER.read_text()))
+    ffibuilder.cdef("\n".join(_cdef_from_header(h.read_text()) for h in HEADERS))
     ffibuilder.set_source(
         "madam._cmadam",
         '#include "cmadam.h"',

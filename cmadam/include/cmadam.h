@@ -10,6 +10,12 @@
  *   - every function that can fail returns an int status (CM_OK == 0), cm_strerror() names it;
  *   - nothing prints.
  *
+ * Argument rules common to every kernel: a NULL exec means cm_exec_config_default(); required
+ * array pointers must be non-NULL even when n == 0 (the utilities cm_all_finite and cm_triad
+ * accept NULL arrays when n == 0); n == 0 is a no-op. Learning rates, eps, momentum and weight
+ * decay must be finite and >= 0; every beta must lie in [0, 1); SGD's dampening in [0, 1].
+ * A violated rule returns its status code and leaves every array untouched.
+ *
  * Every kernel exists for float (_f32) and double (_f64). Scalar coefficients (bias corrections,
  * 1 - beta, lr / bc1, ...) are computed in double and rounded once to the element type; the
  * element arithmetic then runs in the element type, in exactly the order written in the comment
@@ -218,7 +224,7 @@ int cm_triad_f64(const cm_exec_config *exec, size_t n, double *a, const double *
 
 /* ---------------------------------------------------------------- BLAS-backed
  * Gramian G = J J^T of a row-major (rows x cols) matrix J, G row-major (rows x rows), full
- * (both triangles written). One ?syrk call. */
+ * (both triangles written). One ?syrk call. rows or cols == 0: CM_ERR_SIZE. */
 int cm_gramian_f32(size_t rows, size_t cols, const float *jac, float *gram);
 int cm_gramian_f64(size_t rows, size_t cols, const double *jac, double *gram);
 

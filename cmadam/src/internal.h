@@ -8,9 +8,9 @@
  * count (OpenMP's default when exec->n_threads <= 0). A NULL exec means the defaults. */
 int cm_loop_threads(const cm_exec_config *exec, size_t n);
 
-/* x in [lo, hi) and not NaN. */
+/* x in [0, 1) (NaN fails every comparison). */
 static inline int cm_in_unit_interval(double x) { return x >= 0.0 && x < 1.0; }
-/* x >= 0 and not NaN (NaN fails every comparison). */
+/* 0 <= x <= 1e300: rejects negatives, NaN and +Inf. */
 static inline int cm_nonneg(double x) { return x >= 0.0 && x <= 1.0e300; }
 
 #define CM_CAT_(a, b) a##b
