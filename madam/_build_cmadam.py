@@ -12,6 +12,9 @@ from pathlib import Path
 
 import cffi
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sources import source_hash  # noqa: E402  (the build runs this file as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "cmadam"
 HEADERS = [CORE / "include" / "cmadam.h"] + sorted((CORE / "include").glob("cmadam_*.h"))
@@ -44,6 +47,7 @@ def make_ffibuilder():
         # The wheel's library is preloaded by `import scipy_openblas32` (see madam/_core.py);
         # the rpath is a fallback for builds used in place.
         runtime_library_dirs=[blas_libdir],
+        define_macros=[("CM_SOURCE_HASH", f'"{source_hash(CORE)}"')],
         extra_compile_args=["-std=c11", "-O3", "-fopenmp", "-ffp-contract=off",
                             "-fno-math-errno", "-Wall", "-Wextra"],
         extra_link_args=["-fopenmp"],

@@ -5,6 +5,8 @@ conversion, the thread count passed to every kernel, and status-code checking.
 """
 import numpy as np
 
+from ._loader import load_core
+
 try:
     # Importing the wheel loads libscipy_openblas.so into the process (RTLD_GLOBAL), which is
     # what resolves the extension's link to OpenBLAS wherever the extension was built.
@@ -15,15 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on broken instal
         f"imported ({exc}). Install it with: pip install scipy-openblas32"
     ) from exc
 
-try:
-    from . import _cmadam
-except ImportError as exc:
-    raise ImportError(
-        f"madam's compiled C core (madam._cmadam) could not be loaded: {exc}. "
-        "The core is compiled when madam is installed; from a source checkout run "
-        "`pip install .` or `pip install -e .` first (importing the source folder without "
-        "building it does not work; there is no pure-Python fallback)."
-    ) from exc
+_cmadam = load_core()
 
 ffi = _cmadam.ffi
 lib = _cmadam.lib

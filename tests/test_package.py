@@ -72,3 +72,23 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     np.testing.assert_allclose(namespace["x"], [1.0, 1.0], atol=1e-3)
+
+
+def test_core_built_from_other_sources_is_refused():
+    """A compiled core whose source hash differs from the checkout's C sources must not load."""
+    from madam import _loader
+
+    class FakeLib:
+        @staticmethod
+        def cm_source_hash():
+            return b"0" * 64
+
+    class FakeCore:
+        ffi = type("F", (), {"string": staticmethod(lambda s: s)})
+        lib = FakeLib
+
+    if not _loader._CHECKOUT_CORE.is_dir():
+        pytest.skip("installed package: no C sources to compare with")
+    with pytest.raises(ImportError, match="other C sources"):
+        _loader._check_matches_checkout(FakeCore, "test")
+    _loader._check_matches_checkout(madam._core._cmadam, "the loaded core")  # the real one matches

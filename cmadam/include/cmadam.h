@@ -72,6 +72,11 @@ int cm_openmp_max_threads(void);
 /* Compiler flags and features the library was built with (static string). */
 const char *cm_build_info(void);
 
+/* SHA-256 (hex) of the C sources and headers this library was compiled from, as computed by
+ * madam's build script (madam/_sources.py); "unknown" when built without it. Lets the Python
+ * layer refuse a compiled core that does not match the sources next to it. */
+const char *cm_source_hash(void);
+
 /* ---------------------------------------------------------------- SGD
  * Per element, step t >= 1 (torch.optim.SGD's convention):
  *   if weight_decay != 0:  g = g + weight_decay * p

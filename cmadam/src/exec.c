@@ -54,3 +54,9 @@ const char *cm_build_info(void)
 #endif
         ;
 }
+
+#ifndef CM_SOURCE_HASH
+#define CM_SOURCE_HASH "unknown"
+#endif
+
+const char *cm_source_hash(void) { return CM_SOURCE_HASH; }
