@@ -27,17 +27,17 @@ _REBUILD = ("The core is compiled when madam is installed: from the source check
 
 
 def _installed_core():
-    """Path of the compiled core of the installed 'madam' distribution, or None."""
-    try:
-        files = importlib.metadata.distribution("madam").files or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    """Path of the compiled core of an installed 'madam' distribution, or None.
+
+    Every distribution named madam is searched: a build leaves a madam.egg-info in the
+    checkout, which lists sources only and is found first when Python runs from there."""
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    for f in files:
-        if f.parts[:1] == ("madam",) and f.name.startswith("_cmadam") and f.name.endswith(suffixes):
-            path = Path(f.locate()).resolve()
-            if path.parent != _PACKAGE_DIR and path.exists():
-                return path
+    for dist in importlib.metadata.distributions(name="madam"):
+        for f in dist.files or []:
+            if f.parts[:1] == ("madam",) and f.name.startswith("_cmadam") and f.name.endswith(suffixes):
+                path = Path(f.locate()).resolve()
+                if path.parent != _PACKAGE_DIR and path.exists():
+                    return path
     return None
 
 
