@@ -61,10 +61,15 @@ const char *cm_version(void);
 typedef struct cm_exec_config {
     int n_threads;            /* OpenMP threads for element loops; <= 0 means OpenMP's default */
     size_t min_parallel_size; /* loops with fewer elements run on one thread */
+    int baseline_only;        /* 1: never use the AVX2 build of the kernels (for tests) */
 } cm_exec_config;
 
-/* n_threads = 0, min_parallel_size = 32768. */
+/* n_threads = 0, min_parallel_size = 32768, baseline_only = 0. */
 void cm_exec_config_default(cm_exec_config *exec);
+
+/* Which build of the element kernels runs under exec: 2 = AVX2 (x86-64 CPUs that have it,
+ * unless exec->baseline_only), 1 = the baseline build. Both give bit-identical results. */
+int cm_simd_level(const cm_exec_config *exec);
 
 /* Number of threads OpenMP would use by default here (1 when built without OpenMP). */
 int cm_openmp_max_threads(void);

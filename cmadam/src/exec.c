@@ -13,6 +13,7 @@ void cm_exec_config_default(cm_exec_config *exec)
     if (!exec) return;
     exec->n_threads = 0;
     exec->min_parallel_size = CM_DEFAULT_MIN_PARALLEL_SIZE;
+    exec->baseline_only = 0;
 }
 
 int cm_openmp_max_threads(void)
@@ -44,10 +45,11 @@ const char *cm_build_info(void)
 #ifdef __OPTIMIZE__
            " optimized"
 #endif
-#ifdef __AVX2__
-           " avx2"
-#elif defined(__SSE2__)
+#ifdef __SSE2__
            " sse2"
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+           " +avx2-dispatch"
 #endif
 #ifdef __SANITIZE_ADDRESS__
            " asan"

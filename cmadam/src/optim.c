@@ -1,20 +1,93 @@
-/* optim.c -- instantiates optim_impl.h for float and double. */
+/* optim.c -- instantiates optim_impl.h for float and double, for the baseline instruction set
+ * and for AVX2, and defines the public kernels, which pick the AVX2 build when the CPU has it.
+ *
+ * Both builds do the same IEEE operations in the same order (no FMA: -ffp-contract=off, and the
+ * avx2 target does not enable FMA), so they give bit-identical results;
+ * cm_exec_config.baseline_only forces the baseline build so tests can check exactly that. */
 #include <math.h>
 
 #include "internal.h"
 
 #define REAL float
-#define SFX(name) CM_CAT(name, _f32)
 #define SQRT sqrtf
+#define SFX(name) CM_CAT(name, _f32_base)
 #include "optim_impl.h"
-#undef REAL
 #undef SFX
 #undef SQRT
+#undef REAL
 
 #define REAL double
-#define SFX(name) CM_CAT(name, _f64)
 #define SQRT sqrt
+#define SFX(name) CM_CAT(name, _f64_base)
 #include "optim_impl.h"
-#undef REAL
 #undef SFX
 #undef SQRT
+#undef REAL
+
+#ifdef CM_HAVE_AVX2_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx2")
+
+#define REAL float
+#define SQRT sqrtf
+#define SFX(name) CM_CAT(name, _f32_avx2)
+#include "optim_impl.h"
+#undef SFX
+#undef SQRT
+#undef REAL
+
+#define REAL double
+#define SQRT sqrt
+#define SFX(name) CM_CAT(name, _f64_avx2)
+#include "optim_impl.h"
+#undef SFX
+#undef SQRT
+#undef REAL
+
+#pragma GCC pop_options
+#endif
+
+int cm_simd_level(const cm_exec_config *exec)
+{
+#ifdef CM_HAVE_AVX2_BUILD
+    if (!(exec && exec->baseline_only) && __builtin_cpu_supports("avx2")) return 2;
+#else
+    (void)exec;
+#endif
+    return 1;
+}
+
+/* One public entry point per kernel and type; `exec` selects the build. */
+#define CM_PUBLIC_KERNELS(T, SUF)                                                              \
+    CM_DISPATCH(CM_CAT(cm_sgd_step_, SUF),                                                     \
+                (const cm_sgd_config *cfg, const cm_exec_config *exec, int64_t step, size_t n, \
+                 T *param, const T *grad, T *momentum_buf),                                    \
+                (cfg, exec, step, n, param, grad, momentum_buf))                               \
+    CM_DISPATCH(CM_CAT(cm_adam_step_, SUF),                                                    \
+                (const cm_adam_config *cfg, const cm_exec_config *exec, int64_t step,          \
+                 size_t n, T *param, const T *grad, T *exp_avg, T *exp_avg_sq, T *aux),        \
+                (cfg, exec, step, n, param, grad, exp_avg, exp_avg_sq, aux))                   \
+    CM_DISPATCH(CM_CAT(cm_yogi_step_, SUF),                                                    \
+                (const cm_yogi_config *cfg, const cm_exec_config *exec, int64_t step,          \
+                 size_t n, T *param, const T *grad, T *exp_avg, T *exp_avg_sq),                \
+                (cfg, exec, step, n, param, grad, exp_avg, exp_avg_sq))                        \
+    CM_DISPATCH(CM_CAT(cm_adan_step_, SUF),                                                    \
+                (const cm_adan_config *cfg, const cm_exec_config *exec, int64_t step,          \
+                 size_t n, T *param, const T *grad, T *exp_avg, T *exp_avg_diff,               \
+                 T *exp_avg_sq, T *prev_grad),                                                 \
+                (cfg, exec, step, n, param, grad, exp_avg, exp_avg_diff, exp_avg_sq,           \
+                 prev_grad))                                                                   \
+    CM_DISPATCH(CM_CAT(cm_lion_step_, SUF),                                                    \
+                (const cm_lion_config *cfg, const cm_exec_config *exec, size_t n, T *param,    \
+                 const T *grad, T *exp_avg),                                                   \
+                (cfg, exec, n, param, grad, exp_avg))                                          \
+    CM_DISPATCH(CM_CAT(cm_all_finite_, SUF),                                                   \
+                (const cm_exec_config *exec, size_t n, const T *x, int *all_finite),           \
+                (exec, n, x, all_finite))                                                      \
+    CM_DISPATCH(CM_CAT(cm_triad_, SUF),                                                        \
+                (const cm_exec_config *exec, size_t n, T *a, const T *b, const T *c,           \
+                 double scalar),                                                               \
+                (exec, n, a, b, c, scalar))
+
+CM_PUBLIC_KERNELS(float, f32)
+CM_PUBLIC_KERNELS(double, f64)

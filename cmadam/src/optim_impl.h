@@ -1,17 +1,18 @@
 /* optim_impl.h -- the optimiser kernels, written once for an element type.
  *
- * Included by optim.c with REAL (float or double), SFX(name) (the _f32/_f64 suffixer) and SQRT
- * defined. Every loop is one pass over memory: each element's parameter and state are read once
+ * Included by optim.c with REAL (float or double), SFX(name) (the suffixer: _f32_base,
+ * _f64_avx2, ...) and SQRT defined, once per element type and instruction set. Every loop is one pass over memory: each element's parameter and state are read once
  * and written once. The arithmetic order is the one documented in cmadam.h; coefficients are
  * computed in double and rounded once to REAL.
  */
 
-#define CM_PFOR(nt) _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(nt > 1)")
+/* "if(parallel: ...)": a plain if() on a combined construct would also switch off simd (OpenMP 5). */
+#define CM_PFOR(nt) _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(parallel: nt > 1)")
 
 static inline REAL SFX(cm_sign)(REAL x) { return (REAL)((x > 0) - (x < 0)); }
 
 /* ------------------------------------------------------------------------------------- SGD */
-int SFX(cm_sgd_step)(const cm_sgd_config *cfg, const cm_exec_config *exec, int64_t step,
+static int SFX(cm_sgd_step)(const cm_sgd_config *cfg, const cm_exec_config *exec, int64_t step,
                      size_t n, REAL *param, const REAL *grad, REAL *momentum_buf)
 {
     if (!cfg || !param || !grad) return CM_ERR_NULL;
@@ -79,7 +80,7 @@ SFX(cm_adam_elem)(long long i, REAL *restrict param, const REAL *restrict grad,
     param[i] = p - k->step_size * (m / (SQRT(s) / k->sqrt_bc2 + k->eps));
 }
 
-int SFX(cm_adam_step)(const cm_adam_config *cfg, const cm_exec_config *exec, int64_t step,
+static int SFX(cm_adam_step)(const cm_adam_config *cfg, const cm_exec_config *exec, int64_t step,
                       size_t n, REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq,
                       REAL *exp_avg_sq_aux)
 {
@@ -125,7 +126,7 @@ int SFX(cm_adam_step)(const cm_adam_config *cfg, const cm_exec_config *exec, int
 }
 
 /* -------------------------------------------------------------------------------------- Yogi */
-int SFX(cm_yogi_step)(const cm_yogi_config *cfg, const cm_exec_config *exec, int64_t step,
+static int SFX(cm_yogi_step)(const cm_yogi_config *cfg, const cm_exec_config *exec, int64_t step,
                       size_t n, REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq)
 {
     if (!cfg || !param || !grad || !exp_avg || !exp_avg_sq) return CM_ERR_NULL;
@@ -184,7 +185,7 @@ SFX(cm_adan_elem)(long long i, REAL *restrict param, const REAL *restrict grad,
     param[i] = proximal ? (param[i] - k->lr * r) / k->prox_div : param[i] * k->decay - k->lr * r;
 }
 
-int SFX(cm_adan_step)(const cm_adan_config *cfg, const cm_exec_config *exec, int64_t step,
+static int SFX(cm_adan_step)(const cm_adan_config *cfg, const cm_exec_config *exec, int64_t step,
                       size_t n, REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_diff,
                       REAL *exp_avg_sq, REAL *prev_grad)
 {
@@ -226,7 +227,7 @@ int SFX(cm_adan_step)(const cm_adan_config *cfg, const cm_exec_config *exec, int
 }
 
 /* -------------------------------------------------------------------------------------- Lion */
-int SFX(cm_lion_step)(const cm_lion_config *cfg, const cm_exec_config *exec, size_t n,
+static int SFX(cm_lion_step)(const cm_lion_config *cfg, const cm_exec_config *exec, size_t n,
                       REAL *param, const REAL *grad, REAL *exp_avg)
 {
     if (!cfg || !param || !grad || !exp_avg) return CM_ERR_NULL;
@@ -254,7 +255,7 @@ int SFX(cm_lion_step)(const cm_lion_config *cfg, const cm_exec_config *exec, siz
 }
 
 /* --------------------------------------------------------------------------------- utilities */
-int SFX(cm_all_finite)(const cm_exec_config *exec, size_t n, const REAL *x, int *all_finite)
+static int SFX(cm_all_finite)(const cm_exec_config *exec, size_t n, const REAL *x, int *all_finite)
 {
     if (!all_finite || (n && !x)) return CM_ERR_NULL;
     const int nt = cm_loop_threads(exec, n);
@@ -263,13 +264,13 @@ int SFX(cm_all_finite)(const cm_exec_config *exec, size_t n, const REAL *x, int 
      * order, so the sum is exactly 0 iff every element is finite: a vectorisable reduction
      * whose answer does not depend on the thread count. */
     REAL acc = 0;
-    _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(nt > 1) reduction(+:acc)")
+    _Pragma("omp parallel for simd schedule(static) num_threads(nt) if(parallel: nt > 1) reduction(+:acc)")
     for (long long i = 0; i < nn; i++) acc += x[i] * (REAL)0;
     *all_finite = acc == (REAL)0;
     return CM_OK;
 }
 
-int SFX(cm_triad)(const cm_exec_config *exec, size_t n, REAL *a, const REAL *b, const REAL *c,
+static int SFX(cm_triad)(const cm_exec_config *exec, size_t n, REAL *a, const REAL *b, const REAL *c,
                   double scalar)
 {
     if (n && (!a || !b || !c)) return CM_ERR_NULL;

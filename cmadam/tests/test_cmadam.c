@@ -498,6 +498,10 @@ static void test_defaults(void)
     cm_exec_config_default(&ex);
     CHECK_INT_EQ(ex.n_threads, 0);
     CHECK(ex.min_parallel_size == 32768);
+    CHECK_INT_EQ(ex.baseline_only, 0);
+    CHECK(cm_simd_level(&ex) >= 1 && cm_simd_level(NULL) == cm_simd_level(&ex));
+    ex.baseline_only = 1;
+    CHECK_INT_EQ(cm_simd_level(&ex), 1);
 
     cm_sgd_config s;
     memset(&s, 0xA5, sizeof s);
