@@ -6,11 +6,13 @@ Importing madam loads the compiled core; if it cannot, the ImportError says why.
 from ._core import get_num_threads, set_num_threads
 from ._validate import NonFiniteError
 from .optim import (SGD, AMSGrad, AVGrad, Adam, Adan, AdamW, Lion, Optimizer, Yogi)
+from . import pareto, problems
 
 __version__ = "0.1.0"
 
 __all__ = ["SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion", "Optimizer",
-           "NonFiniteError", "set_num_threads", "get_num_threads", "show_config", "config"]
+           "NonFiniteError", "set_num_threads", "get_num_threads", "show_config", "config",
+           "pareto", "problems"]
 
 
 def config():

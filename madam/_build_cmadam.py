@@ -39,7 +39,8 @@ def make_ffibuilder():
     ffibuilder.cdef("\n".join(_cdef_from_header(h.read_text()) for h in HEADERS))
     ffibuilder.set_source(
         "madam._cmadam",
-        '#include "cmadam.h"',
+        # every public header, so that the generated code sees each declaration it wraps
+        "\n".join(f'#include "{h.name}"' for h in HEADERS),
         sources=sources,
         include_dirs=[str(CORE / "include"), str(CORE / "src")],
         library_dirs=[blas_libdir],

@@ -120,7 +120,8 @@ def gramian(jac):
 
 
 KERNELS = ("sgd", "adam (Adam, AdamW, AMSGrad, AVGrad)", "yogi", "adan", "lion",
-           "all_finite", "triad", "gramian (BLAS syrk)")
+           "all_finite", "triad", "gramian (BLAS syrk)",
+           "pareto (hypervolume, contributions, nondominated, ranks, IGD/IGD+, spacing, spread)")
 
 
 def config():

@@ -1,0 +1,710 @@
+/* pareto_hv.c -- hypervolume (cm_hypervolume_f64) and hypervolume contributions
+ * (cm_hv_contributions_f64).
+ *
+ * 2-D: sort by x, sweep keeping the least y so far.
+ * 3-D: sweep over z; the points seen so far project onto a 2-D staircase (x increasing,
+ *      y decreasing) kept in a 64-ary bitmap tree over the x-ranks; inserting a point removes
+ *      the staircase points it dominates in (x, y) and adds the area it newly covers, so the
+ *      area of the staircase is a running sum of non-negative terms; every point enters and
+ *      leaves once: O(n log n) after the two sorts.
+ * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 3-D sweep.
+ */
+#include <string.h>
+
+#include "pareto_internal.h"
+
+struct cm_po_hv_ws {
+    size_t cap, m;
+    int base;
+    size_t *idx, *rank, *list;
+    void *scratch;
+    double *X, *Y;
+    uint64_t *words;
+    double **sorted; /* sorted[d]: cap x d, for base < d <= m */
+    double **limit;  /* limit[d]: cap x (d - 1) */
+};
+
+void cm_po_hv_ws_free(cm_po_hv_ws *ws)
+{
+    if (!ws) return;
+    if (ws->sorted)
+        for (size_t d = 0; d <= ws->m; d++) free(ws->sorted[d]);
+    if (ws->limit)
+        for (size_t d = 0; d <= ws->m; d++) free(ws->limit[d]);
+    free(ws->sorted);
+    free(ws->limit);
+    free(ws->idx);
+    free(ws->rank);
+    free(ws->list);
+    free(ws->scratch);
+    free(ws->X);
+    free(ws->Y);
+    free(ws->words);
+    free(ws);
+}
+
+cm_po_hv_ws *cm_po_hv_ws_new(size_t cap, size_t m, int base)
+{
+    cm_po_hv_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return NULL;
+    ws->cap = cap ? cap : 1;
+    ws->m = m;
+    ws->base = base;
+    cap = ws->cap;
+    ws->idx = cm_po_alloc(cap, sizeof *ws->idx);
+    ws->rank = cm_po_alloc(cap, sizeof *ws->rank);
+    ws->list = cm_po_alloc(cap, sizeof *ws->list);
+    ws->scratch = malloc(cm_po_sort_scratch_bytes(cap));
+    ws->X = cm_po_alloc(cap + 1, sizeof *ws->X); /* + 1: the 4-D sweep's extra slot */
+    ws->Y = cm_po_alloc(cap + 1, sizeof *ws->Y);
+    ws->words = cm_po_alloc(cm_po_fset_words(cap + 1), sizeof *ws->words);
+    ws->sorted = calloc(m + 1, sizeof *ws->sorted);
+    ws->limit = calloc(m + 1, sizeof *ws->limit);
+    if (!ws->idx || !ws->rank || !ws->list || !ws->scratch || !ws->X || !ws->Y || !ws->words ||
+        !ws->sorted || !ws->limit) {
+        cm_po_hv_ws_free(ws);
+        return NULL;
+    }
+    for (size_t d = (size_t)base + 1; d <= m; d++) {
+        ws->sorted[d] = cm_po_alloc(cap, d * sizeof(double));
+        ws->limit[d] = cm_po_alloc(cap, (d - 1) * sizeof(double));
+        if (!ws->sorted[d] || !ws->limit[d]) {
+            cm_po_hv_ws_free(ws);
+            return NULL;
+        }
+    }
+    return ws;
+}
+
+static inline double box_volume(const double *p, const double *ref, size_t d)
+{
+    double v = 1.0;
+    for (size_t k = 0; k < d; k++) v *= ref[k] - p[k];
+    return v;
+}
+
+/* ------------------------------------------------------------------ 2-D and 3-D sweeps */
+static const int dims_x[1] = {0};
+static const int dims_xy[2] = {0, 1};
+static const int dims_z[1] = {2};
+
+static double hv2d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref)
+{
+    size_t *idx = ws->idx;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, 2, dims_x, 1, idx, ws->scratch);
+    /* processing in non-decreasing x, each point adds the strip between its y and the least y
+     * before it (ties in x need no particular order) */
+    double hv = 0.0, top = ref[1];
+    for (size_t t = 0; t < k; t++) {
+        const double *p = S + 2 * idx[t];
+        if (p[1] < top) {
+            hv += (ref[0] - p[0]) * (top - p[1]);
+            top = p[1];
+        }
+    }
+    return hv;
+}
+
+/* x-ranks of the k rows of S (3 columns): rank[i], and X, Y in rank order. */
+static void rank_by_xy(cm_po_hv_ws *ws, size_t k, const double *S)
+{
+    size_t *idx = ws->idx;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, 3, dims_xy, 2, idx, ws->scratch);
+    for (size_t r = 0; r < k; r++) {
+        ws->rank[idx[r]] = r;
+        ws->X[r] = S[3 * idx[r]];
+        ws->Y[r] = S[3 * idx[r] + 1];
+    }
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, 3, dims_z, 1, idx, ws->scratch); /* idx: the z order */
+}
+
+static double hv3d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref)
+{
+    rank_by_xy(ws, k, S);
+    const size_t *idx = ws->idx, *rank = ws->rank;
+    const double *X = ws->X, *Y = ws->Y;
+    cm_po_fset set;
+    cm_po_fset_init(&set, k, ws->words);
+    double area = 0.0, vol = 0.0;
+    for (size_t t = 0; t < k; t++) {
+        const size_t i = idx[t], r = rank[i];
+        const double px = X[r], py = Y[r];
+        /* the staircase point before r in x has the least y of those with x <= px */
+        const size_t a = r > 0 ? cm_po_fset_prev(&set, r - 1) : CM_PO_NONE;
+        if (a == CM_PO_NONE || Y[a] > py) {
+            double h = a == CM_PO_NONE ? ref[1] : Y[a], x0 = px, gain = 0.0;
+            size_t s = r + 1 < k ? cm_po_fset_next(&set, r + 1) : CM_PO_NONE;
+            while (s != CM_PO_NONE && Y[s] >= py) { /* dominated in (x, y) by the new point */
+                gain += (X[s] - x0) * (h - py);
+                h = Y[s];
+                x0 = X[s];
+                cm_po_fset_erase(&set, s);
+                s = s + 1 < k ? cm_po_fset_next(&set, s + 1) : CM_PO_NONE;
+            }
+            gain += ((s == CM_PO_NONE ? ref[0] : X[s]) - x0) * (h - py);
+            area += gain;
+            cm_po_fset_insert(&set, r);
+        }
+        const double z = S[3 * i + 2];
+        const double znext = t + 1 < k ? S[3 * idx[t + 1] + 2] : ref[2];
+        vol += area * (znext - z);
+    }
+    return vol;
+}
+
+/* ------------------------------------------------------------------ 4-D sweep */
+/* Sweeping over the 4th objective, hv = sum_t (ref_4 - p_t4) * c_t, where c_t is the exclusive
+ * 3-D volume of p_t over the points before it (WFG's slice, without the clipping copies).
+ * T holds the points so far that no later point can make redundant -- those not dominated in
+ * (x, y, z) by another point so far -- in z order. c_t is a 3-D sweep over T inside p's box:
+ * every member q is clipped to max(q, p) and enters the 2-D staircase of the slice when the
+ * sweep reaches max(q_z, p_z); members with q_x <= p_x all clip to x = p_x and share slot 0
+ * of the bitmap tree, the others use slot 1 + (their x-rank); the uncovered area of p's 2-D
+ * box times the z travelled is summed, and the sweep stops once a member covers the whole box
+ * (clipped to (p_x, p_y)). O(n |T| log_64 n); no sorting inside the loop. */
+typedef struct {
+    const double *p, *ref;
+    double *X, *Y; /* by slot: x and clipped y of the members in the staircase */
+    const size_t *slot;
+    cm_po_fset *set;
+    size_t last; /* the highest slot */
+} hv4_ctx;
+
+/* Add the clipped point (x, y) at slot r to the staircase; returns the area newly covered. */
+static double hv4_insert(hv4_ctx *c, size_t r, double x, double y)
+{
+    const size_t a = r > 0 ? cm_po_fset_prev(c->set, r - 1) : CM_PO_NONE;
+    if (a != CM_PO_NONE && c->Y[a] <= y) return 0.0;
+    size_t s = cm_po_fset_next(c->set, r); /* slot 0 may hold an earlier member */
+    if (s == r && c->Y[r] <= y) return 0.0;
+    double h = a != CM_PO_NONE ? c->Y[a] : c->ref[1], x0 = x, gain = 0.0;
+    while (s != CM_PO_NONE && c->Y[s] >= y) {
+        gain += (c->X[s] - x0) * (h - y);
+        h = c->Y[s];
+        x0 = c->X[s];
+        cm_po_fset_erase(c->set, s);
+        s = s < c->last ? cm_po_fset_next(c->set, s + 1) : CM_PO_NONE;
+    }
+    gain += ((s != CM_PO_NONE ? c->X[s] : c->ref[0]) - x0) * (h - y);
+    c->X[r] = x;
+    c->Y[r] = y;
+    cm_po_fset_insert(c->set, r);
+    return gain;
+}
+
+/* Exclusive 3-D volume of c->p over the tn members of T (rows of S, 4 columns); *dominated = 1
+ * when a member weakly dominates p in (x, y, z). */
+static double hv4_slice(hv4_ctx *c, const double *S, const size_t *T, size_t tn, int *dominated)
+{
+    const double *p = c->p, *ref = c->ref;
+    double uncovered = (ref[0] - p[0]) * (ref[1] - p[1]), z = p[2], vol = 0.0;
+    cm_po_fset_init(c->set, c->last + 1, c->set->words);
+    *dominated = 0;
+    for (size_t j = 0; j < tn; j++) {
+        const double *q = S + 4 * T[j];
+        const double zq = q[2] > p[2] ? q[2] : p[2];
+        if (zq > z) {
+            vol += uncovered * (zq - z);
+            z = zq;
+        }
+        const double yq = q[1] > p[1] ? q[1] : p[1];
+        if (q[0] <= p[0]) {
+            uncovered -= hv4_insert(c, 0, p[0], yq);
+            if (yq == p[1]) { /* the whole box is covered from here on */
+                *dominated = q[2] <= p[2];
+                return vol;
+            }
+        } else {
+            uncovered -= hv4_insert(c, c->slot[T[j]], q[0], yq);
+        }
+    }
+    return vol + uncovered * (ref[2] - z);
+}
+
+static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref)
+{
+    static const int dims_w[1] = {3};
+    size_t *idx = ws->idx, *slot = ws->rank, *T = ws->list;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, 4, dims_xy, 2, idx, ws->scratch);
+    for (size_t r = 0; r < k; r++) slot[idx[r]] = r + 1;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, 4, dims_w, 1, idx, ws->scratch);
+    cm_po_fset set;
+    cm_po_fset_init(&set, k + 1, ws->words);
+    hv4_ctx c = {NULL, ref, ws->X, ws->Y, slot, &set, k};
+    size_t tn = 0;
+    double total = 0.0;
+    for (size_t t = 0; t < k; t++) {
+        const size_t i = idx[t];
+        const double *p = S + 4 * i;
+        int dominated;
+        c.p = p;
+        const double v = hv4_slice(&c, S, T, tn, &dominated);
+        total += (ref[3] - p[3]) * v;
+        if (dominated) continue;
+        /* drop the members p dominates in (x, y, z), insert p in z order */
+        size_t w = 0, at = CM_PO_NONE;
+        for (size_t j = 0; j < tn; j++) {
+            const double *q = S + 4 * T[j];
+            if (p[0] <= q[0] && p[1] <= q[1] && p[2] <= q[2]) continue;
+            if (at == CM_PO_NONE && q[2] > p[2]) at = w;
+            T[w++] = T[j];
+        }
+        tn = w;
+        if (at == CM_PO_NONE) at = tn;
+        memmove(T + at + 1, T + at, (tn - at) * sizeof *T);
+        T[at] = i;
+        tn++;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------ WFG */
+static double hv_level(cm_po_hv_ws *ws, size_t d, size_t k, double *S, const double *ref);
+
+/* The exclusive volume of point t of the k x d matrix `sorted` (sorted by the last coordinate)
+ * over the points before it, divided by its depth ref[d-1] - p[d-1]:
+ *   vol_{d-1}(p) - hv_{d-1}(nd({max(p, q_j) : j < t})).
+ * `lim` has room for t x (d - 1) values; the recursion uses ws's levels below d. */
+static double wfg_slice(cm_po_hv_ws *ws, size_t d, const double *sorted, size_t t, double *lim,
+                        const double *ref)
+{
+    const double *p = sorted + t * d;
+    const size_t e = d - 1;
+    double v = box_volume(p, ref, e);
+    if (t == 0) return v;
+    for (size_t j = 0; j < t; j++) {
+        const double *q = sorted + j * d;
+        double *o = lim + j * e;
+        for (size_t c = 0; c < e; c++) o[c] = q[c] > p[c] ? q[c] : p[c];
+    }
+    size_t kk = t;
+    if (e > 3) kk = cm_po_filter_nd(t, e, lim);
+    v -= hv_level(ws, e, kk, lim, ref);
+    return v > 0.0 ? v : 0.0;
+}
+
+/* Sort the k rows of S (d columns) by the last coordinate into `sorted`. */
+static void sort_by_last(cm_po_hv_ws *ws, size_t d, size_t k, const double *S, double *sorted)
+{
+    const int last = (int)d - 1;
+    size_t *idx = ws->idx;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, S, d, &last, 1, idx, ws->scratch);
+    for (size_t t = 0; t < k; t++) memcpy(sorted + t * d, S + idx[t] * d, d * sizeof *sorted);
+}
+
+static double hv_level(cm_po_hv_ws *ws, size_t d, size_t k, double *S, const double *ref)
+{
+    if (k == 0) return 0.0;
+    if (k == 1) return box_volume(S, ref, d);
+    if (d == 1) {
+        double lo = S[0];
+        for (size_t i = 1; i < k; i++) lo = S[i] < lo ? S[i] : lo;
+        return ref[0] - lo;
+    }
+    if (d == 2) return hv2d(ws, k, S, ref);
+    if (d == 3 && ws->base >= 3) return hv3d(ws, k, S, ref);
+    if (d == 4 && ws->base >= 4) return hv4d(ws, k, S, ref);
+    double *sorted = ws->sorted[d], *lim = ws->limit[d];
+    sort_by_last(ws, d, k, S, sorted);
+    double total = 0.0;
+    for (size_t t = 0; t < k; t++)
+        total += (ref[d - 1] - sorted[t * d + d - 1]) * wfg_slice(ws, d, sorted, t, lim, ref);
+    return total;
+}
+
+double cm_po_hv(cm_po_hv_ws *ws, size_t k, size_t m, double *pts, const double *ref)
+{
+    if (m > (size_t)ws->base) k = cm_po_filter_nd(k, m, pts);
+    return hv_level(ws, m, k, pts, ref);
+}
+
+/* ------------------------------------------------------------------ shared setup */
+/* The rows of points that strictly dominate ref, compacted into V (k x m); map[j] is the
+ * original row of V's row j. */
+static size_t compact_valid(size_t n, size_t m, const double *points, const double *ref,
+                            double *V, size_t *map)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *p = points + i * m;
+        int below = 1;
+        for (size_t c = 0; c < m; c++) below &= p[c] < ref[c];
+        if (!below) continue;
+        memcpy(V + k * m, p, m * sizeof *V);
+        if (map) map[k] = i;
+        k++;
+    }
+    return k;
+}
+
+/* Keep the rows of V whose flags say nondominated and first copy; returns the count. */
+static size_t compact_front(size_t k, size_t m, double *V, size_t *map,
+                            const unsigned char *flags)
+{
+    size_t u = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (!(flags[j] & CM_PO_ND) || (flags[j] & CM_PO_LATER)) continue;
+        if (u != j) {
+            memmove(V + u * m, V + j * m, m * sizeof *V);
+            if (map) map[u] = map[j];
+        }
+        u++;
+    }
+    return u;
+}
+
+static int check_common(const cm_pareto_config *cfg, size_t n, size_t m, const double *points,
+                        const double *ref)
+{
+    int status = cm_po_check_cfg(cfg);
+    if (status != CM_OK) return status;
+    if ((status = cm_po_check_size(n, m)) != CM_OK) return status;
+    if (!cm_po_all_finite(n * m, points) || !cm_po_all_finite(m, ref)) return CM_ERR_HYPER;
+    return CM_OK;
+}
+
+/* WFG's outer loop over the k rows of F (m columns, mutually nondominated), in parallel: each
+ * slice is independent, and the slices are summed in order afterwards. */
+static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const double *F,
+                      const double *ref, int base, double *hv)
+{
+    int status = CM_OK;
+    double *sorted = cm_po_alloc(k, m * sizeof *sorted);
+    double *part = cm_po_alloc(k, sizeof *part);
+    cm_po_hv_ws *ws0 = cm_po_hv_ws_new(k, m, base);
+    if (!sorted || !part || !ws0) {
+        status = CM_ERR_SIZE;
+        goto done;
+    }
+    sort_by_last(ws0, m, k, F, sorted);
+    cm_po_hv_ws_free(ws0);
+    ws0 = NULL;
+    const size_t work = k <= ((size_t)-1) / k ? k * k : (size_t)-1;
+    const int threads = cm_loop_threads(exec, work);
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        cm_po_hv_ws *ws = cm_po_hv_ws_new(k, m - 1, base);
+        double *lim = cm_po_alloc(k, (m - 1) * sizeof *lim);
+        if (!ws || !lim) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        const long long count = (long long)k;
+#pragma omp for schedule(dynamic, 1)
+        for (long long t = count - 1; t >= 0; t--) { /* the large slices first */
+            if (!ws || !lim) continue;
+            part[t] = (ref[m - 1] - sorted[(size_t)t * m + m - 1]) *
+                      wfg_slice(ws, m, sorted, (size_t)t, lim, ref);
+        }
+        cm_po_hv_ws_free(ws);
+        free(lim);
+    }
+    if (failed) {
+        status = CM_ERR_SIZE;
+        goto done;
+    }
+    double total = 0.0;
+    for (size_t t = 0; t < k; t++) total += part[t];
+    *hv = total;
+done:
+    cm_po_hv_ws_free(ws0);
+    free(sorted);
+    free(part);
+    return status;
+}
+
+/* ------------------------------------------------------------------ public: hypervolume */
+int cm_hypervolume_f64(const cm_pareto_config *cfg, const cm_exec_config *exec, size_t n,
+                       size_t m, const double *points, const double *ref, double *hv)
+{
+    if (!points || !ref || !hv) return CM_ERR_NULL;
+    int status = check_common(cfg, n, m, points, ref);
+    if (status != CM_OK) return status;
+    const int generic = cfg && cfg->algorithm == CM_PARETO_GENERIC;
+    const int base = generic ? 2 : 4;
+    double *V = cm_po_alloc(n, m * sizeof *V);
+    unsigned char *flags = NULL;
+    cm_po_hv_ws *ws = NULL;
+    double result = 0.0;
+    if (!V) return CM_ERR_SIZE;
+    size_t k = compact_valid(n, m, points, ref, V, NULL);
+    if (k == 0) goto finish;
+    if (m <= (size_t)base) {
+        ws = cm_po_hv_ws_new(k, m, base);
+        if (!ws) {
+            status = CM_ERR_SIZE;
+            goto finish;
+        }
+        result = hv_level(ws, m, k, V, ref);
+        goto finish;
+    }
+    flags = cm_po_alloc(k, 1);
+    if (!flags) {
+        status = CM_ERR_SIZE;
+        goto finish;
+    }
+    status = cm_po_nd_flags(exec, k, m, V, generic, flags);
+    if (status != CM_OK) goto finish;
+    k = compact_front(k, m, V, NULL, flags);
+    status = hv_wfg_top(exec, k, m, V, ref, base, &result);
+finish:
+    if (status == CM_OK) *hv = result;
+    cm_po_hv_ws_free(ws);
+    free(flags);
+    free(V);
+    return status;
+}
+
+/* ------------------------------------------------------------------ contributions */
+/* 2-D, U mutually nondominated and distinct: in x order y decreases, and a point alone covers
+ * the rectangle from its x to the next x and from its y to the previous y. */
+static int hvc2d(size_t u, const double *U, const size_t *map, const double *ref, double *out)
+{
+    size_t *idx = cm_po_alloc(u, sizeof *idx);
+    void *scratch = malloc(cm_po_sort_scratch_bytes(u));
+    if (!idx || !scratch) {
+        free(idx);
+        free(scratch);
+        return CM_ERR_SIZE;
+    }
+    for (size_t i = 0; i < u; i++) idx[i] = i;
+    cm_po_sort(u, U, 2, dims_x, 1, idx, scratch);
+    for (size_t t = 0; t < u; t++) {
+        const double *p = U + 2 * idx[t];
+        const double right = t + 1 < u ? U[2 * idx[t + 1]] : ref[0];
+        const double top = t > 0 ? U[2 * idx[t - 1] + 1] : ref[1];
+        out[map[idx[t]]] = (right - p[0]) * (top - p[1]);
+    }
+    free(idx);
+    free(scratch);
+    return CM_OK;
+}
+
+/* 3-D, U mutually nondominated and distinct (after Emmerich and Fonseca 2011). Sweeping over
+ * z, a point on the 2-D staircase alone covers, in the current slice, its rectangle
+ * [x, right) x [y, top) -- right the x of its staircase successor, top the y of its predecessor
+ * (or ref) -- minus the "shadow" of the points it pushed off the staircase when it arrived
+ * (they lie below it in z and still cover their part of the rectangle). Its shadow is kept as
+ * the run of pushed-off points in x order (y decreasing). Only a point's two neighbours change
+ * when another arrives: the predecessor's right and the successor's top shrink, and the shadow
+ * points outside the smaller rectangle are dropped; the exclusive area E is updated by the strip
+ * lost, so every point enters and leaves the staircase and a shadow once: O(n log n).
+ * Every time E changes (or the point leaves), E times the z travelled since the last change
+ * is added to the point's contribution. */
+typedef struct {
+    double x, y;
+} shadow_pt;
+
+typedef struct {
+    double top, right, E, since, acc;
+    size_t first, last; /* the shadow: pool[first .. last) */
+} hvc_node;
+
+/* Lower the top of a node at x0 to t (t > its y). */
+static void shrink_top(hvc_node *v, const shadow_pt *pool, double x0, double t)
+{
+    double lost = 0.0, upper = v->top;
+    while (v->first < v->last && pool[v->first].y >= t) {
+        lost += (pool[v->first].x - x0) * (upper - pool[v->first].y);
+        upper = pool[v->first].y;
+        v->first++;
+    }
+    lost += ((v->first < v->last ? pool[v->first].x : v->right) - x0) * (upper - t);
+    v->E -= lost;
+    v->top = t;
+}
+
+/* Move the right edge of a node at height y0 to x (x > its x). */
+static void shrink_right(hvc_node *v, const shadow_pt *pool, double y0, double x)
+{
+    double lost = 0.0, rightmost = v->right;
+    while (v->first < v->last && pool[v->last - 1].x >= x) {
+        lost += (rightmost - pool[v->last - 1].x) * (pool[v->last - 1].y - y0);
+        rightmost = pool[v->last - 1].x;
+        v->last--;
+    }
+    lost += (rightmost - x) * ((v->first < v->last ? pool[v->last - 1].y : v->top) - y0);
+    v->E -= lost;
+    v->right = x;
+}
+
+static void settle(hvc_node *v, double z)
+{
+    const double e = v->E > 0.0 ? v->E : 0.0; /* E >= 0 exactly; guard rounding */
+    v->acc += e * (z - v->since);
+    v->since = z;
+}
+
+static int hvc3d(size_t u, const double *U, const size_t *map, const double *ref, double *out)
+{
+    cm_po_hv_ws *ws = cm_po_hv_ws_new(u, 3, 3);
+    hvc_node *node = cm_po_alloc(u, sizeof *node);
+    shadow_pt *pool = cm_po_alloc(u, sizeof *pool);
+    int status = CM_OK;
+    if (!ws || !node || !pool) {
+        status = CM_ERR_SIZE;
+        goto done;
+    }
+    rank_by_xy(ws, u, U);
+    const size_t *idx = ws->idx, *rank = ws->rank;
+    const double *X = ws->X, *Y = ws->Y;
+    cm_po_fset set;
+    cm_po_fset_init(&set, u, ws->words);
+    size_t used = 0;
+    for (size_t t = 0; t < u; t++) {
+        const size_t i = idx[t], r = rank[i];
+        const double z = U[3 * i + 2], py = Y[r];
+        const size_t a = r > 0 ? cm_po_fset_prev(&set, r - 1) : CM_PO_NONE;
+        double h = a != CM_PO_NONE ? Y[a] : ref[1], x0 = X[r], gain = 0.0;
+        const size_t first = used;
+        size_t s = r + 1 < u ? cm_po_fset_next(&set, r + 1) : CM_PO_NONE;
+        while (s != CM_PO_NONE && Y[s] >= py) { /* covered in (x, y) from now on */
+            settle(&node[s], z);
+            gain += (X[s] - x0) * (h - py);
+            h = Y[s];
+            x0 = X[s];
+            pool[used].x = X[s];
+            pool[used].y = Y[s];
+            used++;
+            cm_po_fset_erase(&set, s);
+            s = s + 1 < u ? cm_po_fset_next(&set, s + 1) : CM_PO_NONE;
+        }
+        gain += ((s != CM_PO_NONE ? X[s] : ref[0]) - x0) * (h - py);
+        if (a != CM_PO_NONE) {
+            settle(&node[a], z);
+            shrink_right(&node[a], pool, Y[a], X[r]);
+        }
+        if (s != CM_PO_NONE) {
+            settle(&node[s], z);
+            shrink_top(&node[s], pool, X[s], py);
+        }
+        hvc_node *v = &node[r];
+        v->top = a != CM_PO_NONE ? Y[a] : ref[1];
+        v->right = s != CM_PO_NONE ? X[s] : ref[0];
+        v->E = gain;
+        v->since = z;
+        v->acc = 0.0;
+        v->first = first;
+        v->last = used;
+        cm_po_fset_insert(&set, r);
+    }
+    for (size_t r = cm_po_fset_next(&set, 0); r != CM_PO_NONE;
+         r = r + 1 < u ? cm_po_fset_next(&set, r + 1) : CM_PO_NONE)
+        settle(&node[r], ref[2]);
+    for (size_t i = 0; i < u; i++) out[map[i]] = node[rank[i]].acc;
+done:
+    cm_po_hv_ws_free(ws);
+    free(node);
+    free(pool);
+    return status;
+}
+
+/* Leave-one-out: for each of the nt targets (rows of V), its box volume minus the hypervolume
+ * of all other rows of V (k x m) clipped to its box. In parallel over the targets. */
+static int hvc_leave_one_out(const cm_exec_config *exec, size_t k, size_t m, const double *V,
+                             size_t nt, const size_t *targets, const size_t *map,
+                             const double *ref, double *out)
+{
+    const size_t work = k <= ((size_t)-1) / (nt ? nt : 1) ? k * nt : (size_t)-1;
+    const int threads = cm_loop_threads(exec, work);
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        cm_po_hv_ws *ws = cm_po_hv_ws_new(k, m, 4);
+        double *clip = cm_po_alloc(k, m * sizeof *clip);
+        if (!ws || !clip) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        const long long count = (long long)nt;
+#pragma omp for schedule(dynamic, 4)
+        for (long long q = 0; q < count; q++) {
+            if (!ws || !clip) continue;
+            const size_t j = targets[q];
+            const double *p = V + j * m;
+            size_t c = 0;
+            for (size_t i = 0; i < k; i++) {
+                if (i == j) continue;
+                const double *o = V + i * m;
+                double *w = clip + c * m;
+                for (size_t d = 0; d < m; d++) w[d] = o[d] > p[d] ? o[d] : p[d];
+                c++;
+            }
+            const double v = box_volume(p, ref, m) - cm_po_hv(ws, c, m, clip, ref);
+            out[map[j]] = v > 0.0 ? v : 0.0;
+        }
+        cm_po_hv_ws_free(ws);
+        free(clip);
+    }
+    return failed ? CM_ERR_SIZE : CM_OK;
+}
+
+int cm_hv_contributions_f64(const cm_pareto_config *cfg, const cm_exec_config *exec, size_t n,
+                            size_t m, const double *points, const double *ref,
+                            double *contrib)
+{
+    if (!points || !ref || !contrib) return CM_ERR_NULL;
+    int status = check_common(cfg, n, m, points, ref);
+    if (status != CM_OK) return status;
+    if (n == 0) return CM_OK;
+    cm_pareto_config c;
+    cm_pareto_config_default(&c);
+    if (cfg) c = *cfg;
+    const int generic = c.algorithm == CM_PARETO_GENERIC;
+    double *out = cm_po_alloc(n, sizeof *out);
+    double *V = cm_po_alloc(n, m * sizeof *V);
+    size_t *map = cm_po_alloc(n, sizeof *map);
+    size_t *targets = cm_po_alloc(n, sizeof *targets);
+    unsigned char *flags = cm_po_alloc(n, 1);
+    if (!out || !V || !map || !targets || !flags) {
+        status = CM_ERR_SIZE;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = 0.0;
+    size_t k = compact_valid(n, m, points, ref, V, map);
+    if (k == 0) goto done;
+    status = cm_po_nd_flags(exec, k, m, V, generic, flags);
+    if (status != CM_OK) goto done;
+    if (c.ignore_dominated) {
+        /* the front, one copy of each point; every copy of a duplicated point gets 0 */
+        unsigned char *dup = cm_po_alloc(k, 1);
+        if (!dup) {
+            status = CM_ERR_SIZE;
+            goto done;
+        }
+        size_t u = 0;
+        for (size_t j = 0; j < k; j++)
+            if ((flags[j] & CM_PO_ND) && !(flags[j] & CM_PO_LATER))
+                dup[u++] = (flags[j] & CM_PO_TWIN) != 0;
+        compact_front(k, m, V, map, flags);
+        size_t nt = 0;
+        for (size_t j = 0; j < u; j++)
+            if (!dup[j]) targets[nt++] = j;
+        if (m == 2 && !generic) status = hvc2d(u, V, map, ref, out);
+        else if (m == 3 && !generic) status = hvc3d(u, V, map, ref, out);
+        else status = hvc_leave_one_out(exec, u, m, V, nt, targets, map, ref, out);
+        for (size_t j = 0; j < u; j++)
+            if (dup[j]) out[map[j]] = 0.0;
+        free(dup);
+    } else {
+        size_t nt = 0;
+        for (size_t j = 0; j < k; j++)
+            if ((flags[j] & CM_PO_ND) && !(flags[j] & CM_PO_TWIN)) targets[nt++] = j;
+        status = hvc_leave_one_out(exec, k, m, V, nt, targets, map, ref, out);
+    }
+done:
+    if (status == CM_OK) memcpy(contrib, out, n * sizeof *out);
+    free(out);
+    free(V);
+    free(map);
+    free(targets);
+    free(flags);
+    return status;
+}
