@@ -6,13 +6,16 @@ Importing madam loads the compiled core; if it cannot, the ImportError says why.
 from ._core import get_num_threads, set_num_threads
 from ._validate import NonFiniteError
 from .optim import (SGD, AMSGrad, AVGrad, Adam, Adan, AdamW, Lion, Optimizer, Yogi)
-from . import pareto, problems
+from . import pareto, plot, problems, solvers
+from .mada import MADA, AdamHD, HyperAdam
+from .runs import LRTuning, RunResult, load_results, preference_grid, run, tune_lr
 
 __version__ = "0.1.0"
 
 __all__ = ["SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion", "Optimizer",
            "NonFiniteError", "set_num_threads", "get_num_threads", "show_config", "config",
-           "pareto", "problems"]
+           "pareto", "problems", "solvers", "plot", "MADA", "HyperAdam", "AdamHD",
+           "run", "tune_lr", "RunResult", "LRTuning", "load_results", "preference_grid"]
 
 
 def config():

@@ -121,6 +121,7 @@ def gramian(jac):
 
 KERNELS = ("sgd", "adam (Adam, AdamW, AMSGrad, AVGrad)", "yogi", "adan", "lion",
            "all_finite", "triad", "gramian (BLAS syrk)",
+           "mada (MADA, HyperAdam, AdamHD: update + hypergradient)",
            "pareto (hypervolume, contributions, nondominated, ranks, IGD/IGD+, spacing, spread)")
 
 
