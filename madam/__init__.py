@@ -8,12 +8,18 @@ from ._validate import NonFiniteError
 from .optim import (SGD, AMSGrad, AVGrad, Adam, Adan, AdamW, Lion, Optimizer, Yogi)
 from . import pareto, plot, problems, solvers
 from .mada import MADA, AdamHD, HyperAdam
+from .madam_opt import MAdam
+from .amoo import hutchinson_diag, hvp_from_grad, pu_solve
+from . import amoo as _amoo
+
+# The AMOO weightings live in madam.amoo (they need HVPs); they are solvers like the others.
+solvers.CAMOO, solvers.PAMOO = _amoo.CAMOO, _amoo.PAMOO
 from .runs import LRTuning, RunResult, load_results, preference_grid, run, tune_lr
 
 __version__ = "0.1.0"
 
 __all__ = ["SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion", "Optimizer",
-           "NonFiniteError", "set_num_threads", "get_num_threads", "show_config", "config",
+           "NonFiniteError", "MAdam", "hutchinson_diag", "hvp_from_grad", "pu_solve", "set_num_threads", "get_num_threads", "show_config", "config",
            "pareto", "problems", "solvers", "plot", "MADA", "HyperAdam", "AdamHD",
            "run", "tune_lr", "RunResult", "LRTuning", "load_results", "preference_grid"]
 

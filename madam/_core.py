@@ -121,6 +121,8 @@ def gramian(jac):
 
 KERNELS = ("sgd", "adam (Adam, AdamW, AMSGrad, AVGrad)", "yogi", "adan", "lion",
            "all_finite", "triad", "gramian (BLAS syrk)",
+           "madam (MAdam: fused Fisher EMA + whitening + Adam)",
+           "amoo (Rademacher probes, Hutchinson, PU game solver)",
            "mada (MADA, HyperAdam, AdamHD: update + hypergradient)",
            "pareto (hypervolume, contributions, nondominated, ranks, IGD/IGD+, spacing, spread)")
 

@@ -27,8 +27,11 @@ One run (for seed s, preference p, learning rate lr)
 
       batch = problem.new_batch(batch_rng)          # only for stochastic problems
       f, J = problem.losses_and_jacobian(x, batch)
+      solver.observe(x, batch)                     # only solvers that have it (CAMOO)
       lam, d = solver.solve(J, f)                  # d = lam @ J
       optimizer.step(d)                            # x updated in place
+                                                   # (MAdam: optimizer.solver = solver, then
+                                                   #  optimizer.step(J, f), lam = its choice)
       problem.project(x)                           # only for box-constrained problems
 
   A problem whose first ``new_batch`` returns None is deterministic and is never asked again.
@@ -568,6 +571,10 @@ def _execute(task, cfg, progress=None):
     lj = problem.losses_and_jacobian
     solve = solver.solve
     step = opt.step
+    takes_jac = getattr(opt, "takes_jacobian", False)  # MAdam: step(jac, f) runs the solver
+    if takes_jac:
+        opt.solver = solver
+    observe = getattr(solver, "observe", None)  # CAMOO: the point its HVPs are taken at
     project = problem.project if getattr(problem, "bounds", None) is not None else None
     new_batch = problem.new_batch
     full = problem.losses
@@ -591,13 +598,21 @@ def _execute(task, cfg, progress=None):
                         if not lo <= v <= hi:
                             raise _Diverged("non-finite loss" if not math.isfinite(v)
                                             else "|loss| > max_loss")
-                    lam, d = solve(jac, f)
+                    if observe is not None:
+                        observe(x, batch)
+                    if not takes_jac:
+                        lam, d = solve(jac, f)
                     if t == due:
                         losses[r] = full(x) if full_rec else f
-                        lambdas[r] = lam
                         if xs is not None:
                             xs[r, :n] = x
-                    step(d)
+                    if takes_jac:
+                        step(jac, f)
+                        lam = opt.last_preference
+                    else:
+                        step(d)
+                    if t == due:
+                        lambdas[r] = lam
                     if project is not None:
                         project(x)
                     if stochastic:
@@ -610,6 +625,8 @@ def _execute(task, cfg, progress=None):
                 if not lo <= v <= hi:
                     raise _Diverged("non-finite loss" if not math.isfinite(v)
                                     else "|loss| > max_loss")
+            if observe is not None:
+                observe(x, batch)
             lam, _ = solve(jac, f)
             losses[-1] = full(x) if full_rec else f
             lambdas[-1] = lam

@@ -1,0 +1,213 @@
+/* amoo.c -- AMOO's kernels (cmadam_amoo.h): instantiates amoo_impl.h for float and double, for
+ * the baseline instruction set and, on x86-64, for AVX2 (same IEEE operations in the same order,
+ * no FMA, so both builds give the same bits; cm_exec_config.baseline_only forces the baseline),
+ * and PAMOO's small dense weight ascent. The gemv calls go to OpenBLAS (scipy-openblas32, whose
+ * symbols carry a prefix, as in blas.c). */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmadam_amoo.h"
+#include "internal.h"
+
+#ifndef CM_BLAS_PREFIX
+#define CM_BLAS_PREFIX scipy_
+#endif
+#define CM_BLAS(name) CM_CAT(CM_BLAS_PREFIX, name)
+
+/* The CBLAS declarations used here (enum values as in cblas.h). */
+enum { CM_CBLAS_ROW_MAJOR = 101, CM_CBLAS_NO_TRANS = 111, CM_CBLAS_TRANS = 112 };
+void CM_BLAS(cblas_sgemv)(int order, int trans, int m, int n, float alpha, const float *a,
+                          int lda, const float *x, int incx, float beta, float *y, int incy);
+void CM_BLAS(cblas_dgemv)(int order, int trans, int m, int n, double alpha, const double *a,
+                          int lda, const double *x, int incx, double beta, double *y, int incy);
+
+/* ------------------------------------------------------------------ the counter-based generator */
+#define AMOO_GOLDEN 0x9E3779B97F4A7C15ull
+
+static inline uint64_t amoo_mix64(uint64_t x)
+{
+    x += AMOO_GOLDEN;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static inline uint64_t amoo_probe_key(uint64_t seed, uint64_t step, uint64_t probe)
+{
+    return amoo_mix64(amoo_mix64(amoo_mix64(seed) ^ step) ^ probe);
+}
+
+/* ------------------------------------------------------------------ fixed-block reductions
+ * n elements are cut into amoo_n_blocks(n) contiguous blocks (a function of n only); each block
+ * is summed in order in double, then the blocks in order: the same sum for any thread count. */
+#define AMOO_MAX_BLOCKS 64
+#define AMOO_BLOCK_MIN 8192
+#define AMOO_TILE 1024 /* columns per tile of the fused pass (a multiple of 8) */
+
+static size_t amoo_n_blocks(size_t n)
+{
+    size_t nb = (n + AMOO_BLOCK_MIN - 1) / AMOO_BLOCK_MIN;
+    if (nb < 1) nb = 1;
+    if (nb > AMOO_MAX_BLOCKS) nb = AMOO_MAX_BLOCKS;
+    return nb;
+}
+
+static size_t amoo_block_start(size_t n, size_t nb, size_t b)
+{
+    return (n / nb) * b + ((n % nb) * b) / nb; /* n * b / nb without overflow */
+}
+
+/* ------------------------------------------------------------------ the typed kernels */
+#define REAL float
+#define FABS fabsf
+#define EXP expf
+#define LOG logf
+#define REAL_TINY FLT_MIN
+#define GEMV cblas_sgemv
+#define SFX(name) CM_CAT(name, _f32_base)
+#include "amoo_impl.h"
+#undef SFX
+#undef GEMV
+#undef REAL_TINY
+#undef LOG
+#undef EXP
+#undef FABS
+#undef REAL
+
+#define REAL double
+#define FABS fabs
+#define EXP exp
+#define LOG log
+#define REAL_TINY DBL_MIN
+#define GEMV cblas_dgemv
+#define SFX(name) CM_CAT(name, _f64_base)
+#include "amoo_impl.h"
+#undef SFX
+#undef GEMV
+#undef REAL_TINY
+#undef LOG
+#undef EXP
+#undef FABS
+#undef REAL
+
+#ifdef CM_HAVE_AVX2_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx2")
+
+#define REAL float
+#define FABS fabsf
+#define EXP expf
+#define LOG logf
+#define REAL_TINY FLT_MIN
+#define GEMV cblas_sgemv
+#define SFX(name) CM_CAT(name, _f32_avx2)
+#include "amoo_impl.h"
+#undef SFX
+#undef GEMV
+#undef REAL_TINY
+#undef LOG
+#undef EXP
+#undef FABS
+#undef REAL
+
+#define REAL double
+#define FABS fabs
+#define EXP exp
+#define LOG log
+#define REAL_TINY DBL_MIN
+#define GEMV cblas_dgemv
+#define SFX(name) CM_CAT(name, _f64_avx2)
+#include "amoo_impl.h"
+#undef SFX
+#undef GEMV
+#undef REAL_TINY
+#undef LOG
+#undef EXP
+#undef FABS
+#undef REAL
+
+#pragma GCC pop_options
+#endif
+
+/* ------------------------------------------------------------------ public entry points */
+void cm_hutchinson_config_default(cm_hutchinson_config *cfg)
+{
+    if (!cfg) return;
+    cfg->beta = 0.99;
+    cfg->transform = CM_HUTCH_SIGNED;
+    cfg->clip_min = 0.0;
+}
+
+void cm_pu_config_default(cm_pu_config *cfg)
+{
+    if (!cfg) return;
+    cfg->tau = 0.01;
+    cfg->eta = 0.0;
+    cfg->iters = 100;
+    cfg->w_min = 0.0;
+    cfg->tol = 0.0;
+    cfg->warm_start = 0;
+    cfg->matvec = CM_PU_FUSED;
+}
+
+void cm_pamoo_config_default(cm_pamoo_config *cfg)
+{
+    if (!cfg) return;
+    cfg->lr = 3e-3;
+    cfg->iters = 1000;
+    cfg->w_min = 1e-6;
+}
+
+size_t cm_pu_work_size(size_t m, size_t d) { return 4 * m + 3 * d; }
+
+#define CM_AMOO_KERNELS(T, SUF)                                                                \
+    CM_DISPATCH(CM_CAT(cm_rademacher_, SUF),                                                   \
+                (const cm_exec_config *exec, uint64_t seed, uint64_t step, uint64_t probe,     \
+                 size_t n, T *z),                                                              \
+                (exec, seed, step, probe, n, z))                                               \
+    CM_DISPATCH(CM_CAT(cm_hutchinson_accumulate_, SUF),                                        \
+                (const cm_exec_config *exec, size_t rows, size_t n, const T *z, const T *hz,   \
+                 T *acc),                                                                      \
+                (exec, rows, n, z, hz, acc))                                                   \
+    CM_DISPATCH(CM_CAT(cm_hutchinson_update_, SUF),                                            \
+                (const cm_hutchinson_config *cfg, const cm_exec_config *exec, int64_t step,    \
+                 int64_t n_samples, size_t n, const T *acc, T *ema, T *out),                   \
+                (cfg, exec, step, n_samples, n, acc, ema, out))                                \
+    CM_DISPATCH(CM_CAT(cm_pu_solve_, SUF),                                                     \
+                (const cm_pu_config *cfg, const cm_exec_config *exec, size_t m, size_t d,      \
+                 const T *a, T *w, T *q, T *work, cm_pu_result *result),                       \
+                (cfg, exec, m, d, a, w, q, work, result))
+
+CM_AMOO_KERNELS(float, f32)
+CM_AMOO_KERNELS(double, f64)
+
+/* PAMOO: m is the number of objectives (small), so plain serial loops in the element type. */
+#define CM_DEFINE_PAMOO(SUF, REAL)                                                             \
+    int CM_CAT(cm_pamoo_weights_, SUF)(const cm_pamoo_config *cfg, size_t m, const REAL *a,     \
+                                       const REAL *f, REAL *w, REAL *work)                     \
+    {                                                                                          \
+        if (!cfg || !a || !f || !w || !work) return CM_ERR_NULL;                               \
+        if (!(cfg->lr > 0.0) || !isfinite(cfg->lr) || cfg->iters < 0 || !cm_nonneg(cfg->w_min)) \
+            return CM_ERR_HYPER;                                                               \
+        const REAL lr = (REAL)cfg->lr, floor_ = (REAL)cfg->w_min, two = (REAL)2;               \
+        for (int64_t it = 0; it < cfg->iters; it++) {                                          \
+            for (size_t i = 0; i < m; i++) {                                                   \
+                REAL g = 0;                                                                    \
+                for (size_t j = 0; j < m; j++) g = g + a[i * m + j] * w[j];                    \
+                work[i] = g;                                                                   \
+            }                                                                                  \
+            for (size_t i = 0; i < m; i++) {                                                   \
+                const REAL x = w[i] + lr * (two * f[i] - two * work[i]);                       \
+                w[i] = x < floor_ ? floor_ : x;                                                \
+            }                                                                                  \
+        }                                                                                      \
+        return CM_OK;                                                                          \
+    }
+
+CM_DEFINE_PAMOO(f32, float)
+CM_DEFINE_PAMOO(f64, double)

@@ -1,0 +1,927 @@
+r"""AMOO: aligned multi-objective optimisation (Efroni et al., OPT 2024; ICML 2025).
+
+Aligned objectives share a minimiser. CAMOO weights them by the w that maximises the smallest
+eigenvalue of the weighted Hessian sum_i w_i H_i; with diagonal Hessians (rows of A, A[i, j] =
+(H_i)_jj) that is the bilinear game
+
+    max_{w in Delta_{m, w_min}} min_{q in Delta_d} w^T A q,
+
+solved by the predictive update (PU) of Cen, Wei & Chi (2021) on its entropy-regularised version,
+with A estimated by Hutchinson's method, diag(H) = E[z * (H z)] for Rademacher z. PAMOO instead
+chooses w >= w_min maximising 2 w^T f - w^T (J J^T + damping I) w (a Polyak-like step on the
+losses f). Every array loop runs in C (``cmadam/include/cmadam_amoo.h``)::
+
+    z = madam.amoo.rademacher(n, seed=0, step=1, probe=0)          # entries exactly +-1
+    diag = madam.hutchinson_diag(lambda v: H @ v, n, n_samples=100, seed=0)
+    hvp = madam.amoo.hvp_from_grad(grad, x)                         # central differences
+    res = madam.pu_solve(A, tau=0.01, iters=100)                    # res.w, res.q, res.gap, ...
+    solver = madam.solvers.CAMOO(hvp=problem.hvps)                  # the seed's settings
+    solver = madam.solvers.CAMOO.icml(**madam.amoo.output_curvature(problem))
+    solver = madam.solvers.PAMOO()
+
+CAMOO needs Hessian-vector products at the current point, which the solver interface
+``solve(jacobian, losses)`` does not carry: the runner (:func:`madam.runs.run`) calls
+``solver.observe(x, batch)`` before each ``solve``; outside the runner call it yourself, or give
+CAMOO ``point=`` (a callable returning x, or (x, batch)). See docs/amoo.md.
+"""
+import inspect
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core
+from ._core import ffi, lib
+from ._validate import Hyper
+from .problems import Batch, TeacherStudent, _rng_arg, _torch_linear_init
+from .solvers import Solver
+
+__all__ = ["rademacher", "hutchinson_diag", "HutchinsonEMA", "hvp_from_grad", "pu_solve",
+           "PUResult", "pamoo_weights", "CAMOO", "PAMOO", "output_curvature", "PowerLossMLP"]
+
+_FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_TRANSFORMS = {"signed": 0, "abs": 1, "clip": 2}
+_MATVEC = {"fused": 0, "blas": 1}
+_STATE_FORMAT = 1
+
+
+# ============================================================================ argument checks
+def _real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _nonneg(name, value):
+    value = _real(name, value)
+    if value < 0.0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _positive(name, value):
+    value = _real(name, value)
+    if value <= 0.0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _int(name, value, minimum=0):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _uint64(name, value):
+    value = _int(name, value, 0)
+    if value >= 2 ** 64:
+        raise ValueError(f"{name} must be < 2**64, got {value}")
+    return value
+
+
+def _beta(name, value):
+    value = _real(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _choice(options):
+    def check(name, value):
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
+        return value
+    return check
+
+
+def _optional_positive(name, value):
+    return None if value is None else _positive(name, value)
+
+
+def _dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in _FLOAT_TYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _matrix(name, value, dtype=None):
+    """A finite real 2-D array, C-contiguous, float32 kept, everything else float64."""
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in _FLOAT_TYPES else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {arr.shape}")
+    if not _core.all_finite(arr):
+        raise ValueError(f"{name} holds NaN or Inf")
+    return arr
+
+
+def _distribution(name, value, size, dtype, floor=None):
+    """A non-negative finite vector with a positive sum (a warm start), as a fresh array."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of real numbers") from None
+    if arr.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or not arr.sum() > 0:
+        raise ValueError(f"{name} must be finite and >= 0 with a positive sum, got {arr}")
+    if floor is not None and np.any(arr / arr.sum() < floor - 1e-12):
+        raise ValueError(f"{name} (normalised) must be >= w_min = {floor}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+# ============================================================================ probes, Hutchinson
+def rademacher(n, seed=0, step=0, probe=0, dtype=np.float64):
+    """The Rademacher probe (seed, step, probe) of length n: entries exactly +1 or -1.
+
+    Counter-based (SplitMix64 of (seed, step, probe, index // 64), one sign bit per entry; the
+    formula is in cmadam_amoo.h): the same numbers for any thread count, and a prefix of a longer
+    probe is the shorter one.
+    """
+    n = _int("n", n, 0)
+    dt = _dtype(dtype)
+    z = np.empty(n, dtype=dt)
+    _core.check_status(_core.kernel("cm_rademacher", dt)(
+        _core.exec_config(), _uint64("seed", seed), _uint64("step", step),
+        _uint64("probe", probe), n, _core.pointer(z, True)), "rademacher")
+    return z
+
+
+def _accumulate(z, hz, acc, what):
+    rows = 1 if acc.ndim == 1 else acc.shape[0]
+    _core.check_status(_core.kernel("cm_hutchinson_accumulate", acc.dtype)(
+        _core.exec_config(), rows, z.size, _core.pointer(z), _core.pointer(hz),
+        _core.pointer(acc, True)), what)
+
+
+def _hutch_update(acc, n_samples, step, beta, transform, clip_min, ema, out):
+    cfg = ffi.new("cm_hutchinson_config *")
+    lib.cm_hutchinson_config_default(cfg)
+    cfg.beta = beta
+    cfg.transform = _TRANSFORMS[transform]
+    cfg.clip_min = clip_min
+    _core.check_status(_core.kernel("cm_hutchinson_update", acc.dtype)(
+        cfg, _core.exec_config(), step, n_samples, acc.size, _core.pointer(acc),
+        ffi.NULL if ema is None else _core.pointer(ema, True), _core.pointer(out, True)),
+        "hutchinson_update")
+    return out
+
+
+def _probe_products(hvp, dim, n_samples, seed, step, dt, what):
+    """sum_k z_k * hvp(z_k) over the probes (seed, step, k), k < n_samples: (dim,) or (C, dim)."""
+    acc = None
+    for k in range(n_samples):
+        z = rademacher(dim, seed, step, k, dt)
+        hz = np.asarray(hvp(z))
+        if hz.dtype.kind not in "fiu":
+            raise TypeError(f"{what} must return real numbers, got dtype {hz.dtype}")
+        if hz.ndim not in (1, 2) or hz.shape[-1] != dim:
+            raise ValueError(f"{what} must return an array (dim,) or (C, dim) with dim = {dim}, "
+                             f"got shape {hz.shape}")
+        hz = np.ascontiguousarray(hz, dtype=dt)
+        if acc is None:
+            acc = np.zeros(hz.shape, dtype=dt)
+        elif hz.shape != acc.shape:
+            raise ValueError(f"{what} returned shape {hz.shape} after {acc.shape}")
+        if not _core.all_finite(hz):
+            raise ValueError(f"{what} returned NaN or Inf")
+        _accumulate(z, hz, acc, "hutchinson_accumulate")
+    return acc
+
+
+def hutchinson_diag(hvp, dim, n_samples=100, seed=0, step=0, dtype=np.float64,
+                    transform="signed", clip_min=0.0):
+    r"""Hutchinson's estimate of diag(H) from Hessian-vector products.
+
+    ``hvp(v)`` returns H v, an array (dim,), or the products of C Hessians with the same v, an
+    array (C, dim) (e.g. ``lambda v: problem.hvps(x, v)``). With the probes z_k =
+    :func:`rademacher` (dim, seed, step, k), k < n_samples::
+
+        diag ~ (1/N) sum_k z_k * (H z_k)
+
+    (unbiased: E[z z^T] = I; the variance of entry i is sum_{j != i} H_ij^2 / N). ``transform``:
+    ``"signed"`` (default; AMOO keeps signed values), ``"abs"`` (AdaHessian) or ``"clip"``
+    (max(., clip_min), Sophia-like). Returns an array of hvp's shape in ``dtype``.
+    """
+    if not callable(hvp):
+        raise TypeError(f"hvp must be callable (v -> H v), got {type(hvp).__name__}")
+    dim = _int("dim", dim, 1)
+    n_samples = _int("n_samples", n_samples, 1)
+    dt = _dtype(dtype)
+    transform = _choice(_TRANSFORMS)("transform", transform)
+    clip_min = _real("clip_min", clip_min)
+    acc = _probe_products(hvp, dim, n_samples, _uint64("seed", seed), _uint64("step", step), dt,
+                          "hvp")
+    return _hutch_update(acc, n_samples, 1, 0.0, transform, clip_min, None, acc)
+
+
+class HutchinsonEMA:
+    r"""Bias-corrected exponential moving average of diagonal-Hessian estimates (in C).
+
+    ``update(estimate)`` at call t (from 1): e = transform(estimate),
+    ema = beta ema + (1 - beta) e, returns ema / (1 - beta^t). beta = 0 returns e (a fresh
+    estimate each step, as the ICML code); beta = 0.99 is seed 002's setting.
+    """
+
+    beta = Hyper(_beta)
+    transform = Hyper(_choice(_TRANSFORMS))
+    clip_min = Hyper(_real)
+
+    def __init__(self, beta=0.99, transform="signed", clip_min=0.0):
+        self.beta = beta
+        self.transform = transform
+        self.clip_min = clip_min
+        self.reset()
+
+    def reset(self):
+        self.step = 0
+        self.ema = None
+
+    def update(self, estimate):
+        est = _matrix("estimate", np.atleast_2d(estimate)).reshape(np.shape(estimate))
+        if self.ema is not None and (self.ema.shape != est.shape or self.ema.dtype != est.dtype):
+            raise ValueError(f"estimate has shape {est.shape} and dtype {est.dtype}, the average "
+                             f"{self.ema.shape} and {self.ema.dtype}; call reset() first")
+        ema = np.zeros_like(est) if self.ema is None else self.ema.copy()
+        out = np.empty_like(est)
+        _hutch_update(est, 1, self.step + 1, self.beta, self.transform, self.clip_min, ema, out)
+        self.ema, self.step = ema, self.step + 1
+        return out
+
+    def state_dict(self):
+        return {"step": self.step, "ema": None if self.ema is None else self.ema.copy()}
+
+    def load_state_dict(self, sd):
+        step = _int("state_dict['step']", sd["step"], 0)
+        ema = sd.get("ema")
+        if (ema is None) != (step == 0):
+            raise ValueError("state_dict: 'ema' must be given exactly when step > 0")
+        self.ema = None if ema is None else np.array(ema)
+        self.step = step
+
+
+def hvp_from_grad(grad, x=None, h=None):
+    r"""A Hessian-vector product from a gradient function by central differences::
+
+        H v ~ (grad(x + eps v) - grad(x - eps v)) / (2 eps),
+        eps = h / |v|_2,   h = eps_mach^(1/3) max(1, |x|_2)   (unless given)
+
+    (error O(eps^2) from the third derivative plus O(eps_mach / eps) from rounding; the cube
+    root balances them). ``grad(x)`` may return (n,) or (C, n) (e.g. ``problem.jacobian``).
+    With ``x`` given, returns ``hvp(v)``; without, ``hvp(x, v)``. Prefer exact HVPs where the
+    problem has them (``problem.hvps``); this helper is for functions that only have gradients.
+    """
+    if not callable(grad):
+        raise TypeError(f"grad must be callable, got {type(grad).__name__}")
+    h_given = None if h is None else _positive("h", h)
+
+    def at(x0, v):
+        x0 = np.asarray(x0)
+        v = np.asarray(v, dtype=x0.dtype if x0.dtype in _FLOAT_TYPES else np.float64)
+        if v.shape != x0.shape:
+            raise ValueError(f"v must have shape {x0.shape}, got {v.shape}")
+        vn = float(np.linalg.norm(v))
+        if vn == 0.0:
+            return np.zeros_like(np.asarray(grad(x0)))
+        hh = h_given
+        if hh is None:
+            tiny = np.finfo(v.dtype).eps
+            hh = tiny ** (1.0 / 3.0) * max(1.0, float(np.linalg.norm(x0)))
+        eps = hh / vn
+        gp = np.asarray(grad(x0 + eps * v))
+        gm = np.asarray(grad(x0 - eps * v))
+        return (gp - gm) / (2.0 * eps)
+
+    if x is None:
+        return at
+    x = np.array(x)
+    return lambda v: at(x, v)
+
+
+# ============================================================================ PU
+class PUResult(NamedTuple):
+    """Result of :func:`pu_solve`."""
+    w: np.ndarray      # (m,) weights of the max player (on Delta_{m, w_min})
+    q: np.ndarray      # (d,) the min player's distribution
+    gap: float         # duality gap of the unregularised game at (w, q)
+    value: float       # w^T A q
+    iters: int         # iterations done
+    eta: float         # the step used
+
+
+class _PU:
+    """Reusable PU call: keeps the work array between calls of the same shape and dtype."""
+
+    def __init__(self):
+        self._work = None
+        self._cfg = ffi.new("cm_pu_config *")
+        self._res = ffi.new("cm_pu_result *")
+
+    def __call__(self, a, w, q, tau, iters, eta, w_min, tol, warm, matvec):
+        m, d = a.shape
+        size = lib.cm_pu_work_size(m, d)
+        if self._work is None or self._work.size != size or self._work.dtype != a.dtype:
+            self._work = np.empty(size, dtype=a.dtype)
+        cfg = self._cfg
+        lib.cm_pu_config_default(cfg)
+        cfg.tau, cfg.iters, cfg.w_min, cfg.tol = tau, iters, w_min, tol
+        cfg.eta = 0.0 if eta is None else eta
+        cfg.warm_start = 1 if warm else 0
+        cfg.matvec = _MATVEC[matvec]
+        _core.check_status(_core.kernel("cm_pu_solve", a.dtype)(
+            cfg, _core.exec_config(), m, d, _core.pointer(a), _core.pointer(w, True),
+            _core.pointer(q, True), _core.pointer(self._work, True), self._res), "pu_solve")
+        r = self._res
+        return float(r.gap), float(r.value), int(r.iters_used), float(r.eta)
+
+
+def _pu_args(tau, iters, eta, w_min, tol, matvec, m):
+    tau = _nonneg("tau", tau)
+    iters = _int("iters", iters, 0)
+    eta = _optional_positive("eta", eta)
+    w_min = _nonneg("w_min", w_min)
+    if w_min * m > 1.0 + 1e-12:
+        raise ValueError(f"w_min must be <= 1/m = {1.0 / m} (m = {m} weights), got {w_min}")
+    w_min = min(w_min, 1.0 / m)
+    tol = _nonneg("tol", tol)
+    matvec = _choice(_MATVEC)("matvec", matvec)
+    return tau, iters, eta, w_min, tol, matvec
+
+
+def pu_solve(A, tau=0.01, iters=100, eta=None, w0=None, q0=None, w_min=0.0, tol=0.0,
+             matvec="fused"):
+    r"""The predictive update for  max_{w in Delta_{m, w_min}} min_{q in Delta_d} w^T A q.
+
+    PU (Cen, Wei & Chi, NeurIPS 2021) on the entropy-regularised game
+    max_p min_q p^T A' q + tau H(p) - tau H(q), where w = w_min + (1 - m w_min) p and
+    A' = (1 - m w_min) A + w_min 1 1^T A (so w_min = 0 is the plain simplex), c = 1 - eta tau::
+
+        p_bar ~ p^c exp(eta A' q),        q_bar ~ q^c exp(-eta A'^T p)
+        p     ~ p^c exp(eta A' q_bar),    q     ~ q^c exp(-eta A'^T p_bar)
+
+    in the log domain with max-shifts. ``eta`` None: 1 / (tau + 2 max|A|), for which the KL
+    divergence to the regularised equilibrium shrinks by (1 - eta tau) per iteration. The value
+    of the regularised game is within tau (log m + log d) of the unregularised one.
+
+    A: (m, d) real (float32 stays float32, anything else runs in float64). ``w0`` / ``q0``: warm
+    start (normalised; the other one starts uniform); both None: uniform start. ``tol`` > 0 stops
+    once the duality gap max_i (A' q)_i - min_j (A^T w)_j is <= tol. ``matvec``: ``"fused"``
+    (default: one pass over A forms A q and A^T w together, bit-identical for any thread count)
+    or ``"blas"`` (two OpenBLAS gemv calls). Returns :class:`PUResult` (w, q, gap, value, iters,
+    eta), w and q in A's dtype.
+    """
+    a = _matrix("A", A)
+    m, d = a.shape
+    tau, iters, eta, w_min, tol, matvec = _pu_args(tau, iters, eta, w_min, tol, matvec, m)
+    if eta is None and tau == 0.0 and not np.any(a):
+        raise ValueError("A is zero and tau = 0: there is no default step eta; give eta")
+    warm = w0 is not None or q0 is not None
+    w = (np.full(m, 1.0 / m, a.dtype) if w0 is None
+         else _distribution("w0", w0, m, a.dtype, floor=w_min if w_min > 0 else None))
+    q = np.full(d, 1.0 / d, a.dtype) if q0 is None else _distribution("q0", q0, d, a.dtype)
+    gap, value, used, eta_used = _PU()(a, w, q, tau, iters, eta, w_min, tol, warm, matvec)
+    return PUResult(w, q, gap, value, used, eta_used)
+
+
+def pamoo_weights(A, f, w0=None, lr=3e-3, iters=1000, w_min=1e-6):
+    r"""PAMOO's weights: projected gradient ascent on 2 w^T f - w^T A w over w >= w_min::
+
+        w <- max(w + lr (2 f - 2 A w), w_min)        (iters times, from w0; default all ones)
+
+    as the ICML code (lr 3e-3, 1000 iterations, w_min 1e-6). A: (m, m) symmetric positive
+    definite (PAMOO uses J J^T + 1e-4 I), f: (m,). It converges to the QP's solution when
+    lr < 1 / lambda_max(A) and enough iterations are run (rate 1 - 2 lr lambda_min(A)).
+    """
+    a = _matrix("A", A)
+    m = a.shape[0]
+    if a.shape != (m, m):
+        raise ValueError(f"A must be square, got shape {a.shape}")
+    f = np.array(f, dtype=np.float64)
+    if f.shape != (m,) or not np.all(np.isfinite(f)):
+        raise ValueError(f"f must be {m} finite numbers, got {f}")
+    f = f.astype(a.dtype)
+    lr = _positive("lr", lr)
+    iters = _int("iters", iters, 0)
+    w_min = _nonneg("w_min", w_min)
+    if w0 is None:
+        w = np.ones(m, dtype=a.dtype)
+    else:
+        w = np.array(w0, dtype=np.float64)
+        if w.shape != (m,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"w0 must be {m} finite numbers, got {w}")
+        w = w.astype(a.dtype)
+    return _pamoo(a, f, w, lr, iters, w_min)
+
+
+def _pamoo(a, f, w, lr, iters, w_min):
+    cfg = ffi.new("cm_pamoo_config *")
+    cfg.lr, cfg.iters, cfg.w_min = lr, iters, w_min
+    work = np.empty_like(w)
+    _core.check_status(_core.kernel("cm_pamoo_weights", a.dtype)(
+        cfg, a.shape[0], _core.pointer(a), _core.pointer(f), _core.pointer(w, True),
+        _core.pointer(work, True)), "pamoo_weights")
+    return w
+
+
+# ============================================================================ solvers
+def _call_arity(func):
+    """How many positional arguments func takes: 2 for (x, v), 3 for (x, v, batch)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in params) or len(positional) >= 3:
+        return 3
+    return 2
+
+
+class CAMOO(Solver):
+    r"""CAMOO: weights maximising the curvature of the weighted loss (Efroni et al.).
+
+    Each ``solve`` (step t = 1, 2, ...) at the current point x (see :meth:`observe`):
+
+    1. Hutchinson: D = (1/N) sum_k z_k * HVP(x, z_k), z_k = rademacher(m, seed, t, k), k < N
+       (``n_samples``), for every objective at once: ``hvp(x, v, batch)`` returns the (C, m)
+       products (``problem.hvps`` works as is; a callable ``(x, v)`` is also accepted). m is
+       x.size unless ``probe_dim`` (an int or a callable (x, batch) -> int) says otherwise.
+       ``transform``: ``"signed"`` (default, as AMOO), ``"abs"`` or ``"clip"`` (clip_min).
+    2. A = reduce(D) when ``reduce`` is given (e.g. summing output-space estimates over the
+       batch), then its bias-corrected EMA with rate ``beta`` (0: none). ``hessian_diagonals``
+       holds the latest A (C, k).
+    3. ``pu_iters`` PU iterations (:func:`pu_solve`, ``tau``, ``eta``, ``w_min``) on A, warm-started
+       from the previous (w, q) when ``warm_start`` (else from uniform).
+
+    lam = w (on the simplex, >= w_min), scale = 1. info: gap, value, eta, pu_iters, step.
+
+    Two presets: the constructor's defaults are seed 002's (N = 100, beta = 0.99, one warm-started
+    PU iteration per step, parameter-space Hessians); :meth:`icml` gives the ICML code's (N = 10,
+    no EMA, 100 PU iterations from uniform, tau 0.01), meant for output-space Hessians
+    (:func:`output_curvature`). The probes are reproducible: the same seed and step give the
+    same z for any thread count.
+    """
+
+    name = "camoo"
+    n_samples = Hyper(lambda n, v: _int(n, v, 1))
+    beta = Hyper(_beta)
+    pu_iters = Hyper(lambda n, v: _int(n, v, 0))
+    tau = Hyper(_nonneg)
+    eta = Hyper(_optional_positive)
+    warm_start = Hyper(_flag)
+    w_min = Hyper(_nonneg)
+    seed = Hyper(_uint64)
+    transform = Hyper(_choice(_TRANSFORMS))
+    clip_min = Hyper(_real)
+    matvec = Hyper(_choice(_MATVEC))
+
+    def __init__(self, hvp, n_samples=100, beta=0.99, pu_iters=1, tau=0.01, eta=None,
+                 warm_start=True, w_min=0.0, seed=0, transform="signed", clip_min=0.0,
+                 probe_dim=None, reduce=None, point=None, matvec="fused"):
+        super().__init__()
+        if not callable(hvp):
+            raise TypeError(f"hvp must be callable (x, v, batch) -> (C, m), got "
+                            f"{type(hvp).__name__}")
+        if probe_dim is not None and not callable(probe_dim):
+            probe_dim = _int("probe_dim", probe_dim, 1)
+        for name, fn in (("reduce", reduce), ("point", point)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+        self.hvp, self.probe_dim, self.reduce, self.point = hvp, probe_dim, reduce, point
+        self._arity = _call_arity(hvp)
+        self.n_samples = n_samples
+        self.beta = beta
+        self.pu_iters = pu_iters
+        self.tau = tau
+        self.eta = eta
+        self.warm_start = warm_start
+        self.w_min = w_min
+        self.seed = seed
+        self.transform = transform
+        self.clip_min = clip_min
+        self.matvec = matvec
+        self._pu = _PU()
+        self._x = self._batch = None
+        self._clear()
+
+    @classmethod
+    def seed_variant(cls, hvp, **kwargs):
+        """Seed 002's settings: 100 probes, EMA 0.99, one warm-started PU iteration per step."""
+        settings = dict(n_samples=100, beta=0.99, pu_iters=1, tau=0.01, warm_start=True)
+        settings.update(kwargs)
+        return cls(hvp, **settings)
+
+    @classmethod
+    def icml(cls, hvp, **kwargs):
+        """The ICML code's settings: 10 probes, no EMA, 100 PU iterations from uniform,
+        tau = 0.01, eta = 1 / (2 max|A| + tau) (pass output-space Hessians: see
+        :func:`output_curvature`)."""
+        settings = dict(n_samples=10, beta=0.0, pu_iters=100, tau=0.01, warm_start=False)
+        settings.update(kwargs)
+        return cls(hvp, **settings)
+
+    def _clear(self):
+        self.step = 0
+        self.hessian_diagonals = None
+        self._ema = None
+        self._w = self._q = None
+
+    def observe(self, x, batch=None):
+        """The point (and minibatch) the next ``solve`` is at; the runner calls it every step.
+        The references are used by that ``solve`` (x is not copied)."""
+        self._x, self._batch = x, batch
+
+    def _current(self):
+        if self.point is not None:
+            got = self.point()
+            if isinstance(got, tuple) and len(got) == 2:
+                return got
+            return got, None
+        if self._x is None:
+            raise RuntimeError("CAMOO needs the current point for its Hessian-vector products: "
+                               "call solver.observe(x, batch) before solve(), give point=, or "
+                               "run it under madam.runs.run (which calls observe)")
+        return self._x, self._batch
+
+    def _hvp_at(self, x, batch):
+        fn = self.hvp
+        if self._arity == 2:
+            return lambda v: fn(x, v)
+        return lambda v: fn(x, v, batch)
+
+    def _solve(self, jac, losses):
+        x, batch = self._current()
+        x = np.asarray(x)
+        dt = x.dtype if x.dtype in _FLOAT_TYPES else np.dtype(np.float64)
+        if self.probe_dim is None:
+            dim = x.size
+        elif callable(self.probe_dim):
+            dim = _int("probe_dim(x, batch)", self.probe_dim(x, batch), 1)
+        else:
+            dim = self.probe_dim
+        t = self.step + 1
+        acc = _probe_products(self._hvp_at(x, batch), dim, self.n_samples, self.seed, t, dt,
+                              "hvp")
+        if acc.ndim == 1:
+            acc = acc[None, :]
+        if acc.shape[0] != jac.shape[0]:
+            raise ValueError(f"hvp returned {acc.shape[0]} rows but jacobian has "
+                             f"{jac.shape[0]} objectives")
+        if self.reduce is None:
+            est, n_avg, transform, clip_min = acc, self.n_samples, self.transform, self.clip_min
+        else:
+            est = _hutch_update(acc, self.n_samples, 1, 0.0, self.transform, self.clip_min,
+                                None, acc)
+            est = np.ascontiguousarray(self.reduce(est), dtype=dt)
+            if est.ndim != 2 or est.shape[0] != jac.shape[0] or est.shape[1] < 1:
+                raise ValueError(f"reduce must return ({jac.shape[0]}, k), got {est.shape}")
+            n_avg, transform, clip_min = 1, "signed", 0.0
+        if self._ema is None or self._ema.shape != est.shape or self._ema.dtype != est.dtype:
+            self._ema = np.zeros_like(est)
+        a = np.empty_like(est)
+        _hutch_update(est, n_avg, t, self.beta, transform, clip_min, self._ema, a)
+        if not _core.all_finite(a):
+            raise ValueError("CAMOO's Hessian diagonals hold NaN or Inf (check hvp)")
+        c, d = a.shape
+        warm = (self.warm_start and self._w is not None and self._w.shape == (c,)
+                and self._q.shape == (d,))
+        w_min = min(self.w_min, 1.0 / c)
+        if warm:
+            w, q = self._w.astype(dt), self._q.astype(dt)
+        else:
+            w, q = np.full(c, 1.0 / c, dt), np.full(d, 1.0 / d, dt)
+        if self.eta is None and self.tau == 0.0 and not np.any(a):
+            w, q = np.full(c, 1.0 / c, dt), np.full(d, 1.0 / d, dt)
+            gap, value, used, eta = 0.0, 0.0, 0, float("nan")
+        else:
+            gap, value, used, eta = self._pu(a, w, q, self.tau, self.pu_iters, self.eta, w_min,
+                                             0.0, warm, self.matvec)
+        self._w, self._q = w, q
+        self.hessian_diagonals = a
+        self.step = t
+        lam = w.astype(np.float64)
+        lam /= lam.sum()
+        return lam, 1.0, {"gap": gap, "value": value, "eta": eta, "pu_iters": used, "step": t}
+
+    def reset(self):
+        super().reset()
+        self._clear()
+
+    def _get_state(self):
+        sd = {"step": self.step}
+        if self.step:
+            sd.update({"ema": self._ema.copy(), "w": self._w.copy(), "q": self._q.copy(),
+                       "hessian_diagonals": self.hessian_diagonals.copy()})
+        return sd
+
+    def _set_state(self, sd):
+        step = sd.get("step")
+        step = _int("state_dict['step']", np.asarray(step).item() if step is not None else None, 0)
+        if step == 0:
+            self._clear()
+            return
+        arrays = {}
+        for key in ("ema", "w", "q", "hessian_diagonals"):
+            if key not in sd:
+                raise ValueError(f"state_dict lacks {key!r}")
+            arr = np.array(sd[key])
+            if arr.dtype not in _FLOAT_TYPES or not np.all(np.isfinite(arr)):
+                raise ValueError(f"state_dict[{key!r}] must be a finite float array")
+            arrays[key] = arr
+        c, d = arrays["ema"].shape if arrays["ema"].ndim == 2 else (0, 0)
+        if (arrays["ema"].ndim != 2 or arrays["w"].shape != (c,) or arrays["q"].shape != (d,)
+                or arrays["hessian_diagonals"].shape != (c, d)):
+            raise ValueError("state_dict: 'ema' (C, k), 'w' (C,), 'q' (k,) and "
+                             "'hessian_diagonals' (C, k) must agree")
+        self._ema, self._w, self._q = arrays["ema"], arrays["w"], arrays["q"]
+        self.hessian_diagonals = arrays["hessian_diagonals"]
+        self.step = step
+
+    def __repr__(self):
+        return (f"CAMOO(n_samples={self.n_samples}, beta={self.beta}, pu_iters={self.pu_iters}, "
+                f"tau={self.tau}, eta={self.eta}, warm_start={self.warm_start}, "
+                f"w_min={self.w_min}, seed={self.seed}, transform={self.transform!r})")
+
+
+def _columns(name, value):
+    if value is None or isinstance(value, slice):
+        return value
+    try:
+        idx = np.array(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be None, a slice or integer indices") from None
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be None, a slice or a non-empty 1-D array of integers")
+    return idx
+
+
+class PAMOO(Solver):
+    r"""PAMOO (Efroni et al., ICML 2025): Polyak-like weights from the Gramian of the gradients.
+
+    With J the Jacobian (restricted to ``columns`` when given), f the losses and
+    A = J J^T + damping I, the weights maximise 2 w^T f - w^T A w over w >= w_min by
+    :func:`pamoo_weights` (projected gradient ascent, ``lr``, ``iters``), warm-started from the
+    previous call's w (``warm_start``; the first call starts from ``w0`` ones). The ICML code
+    uses the gradients of the losses w.r.t. the network *outputs*, summed over the batch; for the
+    MLP problems of :mod:`madam.problems` (TeacherStudent, :class:`PowerLossMLP`) those are
+    exactly the Jacobian's columns of the output bias b2: ``columns=slice(-problem.d_out, None)``.
+
+    The natural weights w need not sum to 1: lam = w / sum(w), scale = sum(w), and ``d`` is
+    lam @ J as for every solver, unless ``natural_scale=True``, which returns d = w @ J (the
+    ICML code's step: its SGD learning rates assume it). Losses are read (finite).
+    """
+
+    name = "pamoo"
+    uses_losses = True
+    lr = Hyper(_positive)
+    iters = Hyper(lambda n, v: _int(n, v, 0))
+    w_min = Hyper(_nonneg)
+    damping = Hyper(_nonneg)
+    warm_start = Hyper(_flag)
+    natural_scale = Hyper(_flag)
+    w0 = Hyper(_positive)
+    columns = Hyper(_columns)
+
+    def __init__(self, lr=3e-3, iters=1000, w_min=1e-6, damping=1e-4, warm_start=True,
+                 columns=None, natural_scale=False, w0=1.0):
+        super().__init__()
+        self.lr = lr
+        self.iters = iters
+        self.w_min = w_min
+        self.damping = damping
+        self.warm_start = warm_start
+        self.columns = columns
+        self.natural_scale = natural_scale
+        self.w0 = w0
+        self._w = None
+
+    def solve(self, jacobian, losses=None):
+        lam, d = super().solve(jacobian, losses)
+        if self.natural_scale:
+            d *= d.dtype.type(self.scale)
+        return lam, d
+
+    def _solve(self, jac, losses):
+        sub = jac if self.columns is None else np.ascontiguousarray(jac[:, self.columns])
+        if sub.shape[1] == 0:
+            raise ValueError("columns selects no column of the jacobian")
+        c = jac.shape[0]
+        gram = _core.gramian(sub).astype(np.float64)
+        gram = 0.5 * (gram + gram.T) + self.damping * np.eye(c)
+        if self.warm_start and self._w is not None and self._w.shape == (c,):
+            w = self._w.copy()
+        else:
+            w = np.full(c, self.w0)
+        w = _pamoo(gram, np.ascontiguousarray(losses, dtype=np.float64), w, self.lr, self.iters,
+                   self.w_min)
+        self._w = w.copy()
+        total = float(w.sum())
+        if not (total > 0.0 and math.isfinite(total)):
+            raise ValueError(f"PAMOO's weights diverged (sum {total}); lower lr")
+        return w / total, total, {"w": w.copy()}
+
+    def reset(self):
+        super().reset()
+        self._w = None
+
+    def _get_state(self):
+        return {} if self._w is None else {"w": self._w.copy()}
+
+    def _set_state(self, sd):
+        if "w" not in sd:
+            self._w = None
+            return
+        w = np.array(sd["w"], dtype=np.float64)
+        if w.ndim != 1 or not np.all(np.isfinite(w)):
+            raise ValueError("state_dict['w'] must be a finite 1-D array")
+        self._w = w
+
+    def __repr__(self):
+        return (f"PAMOO(lr={self.lr}, iters={self.iters}, w_min={self.w_min}, "
+                f"damping={self.damping}, warm_start={self.warm_start}, "
+                f"natural_scale={self.natural_scale})")
+
+
+# ============================================================================ output-space curvature
+def _batch_of(problem, batch):
+    return problem.batch if batch is None else batch
+
+
+def output_curvature(problem):
+    r"""Arguments for :class:`CAMOO` that estimate Hessians w.r.t. the network *outputs* of an
+    MLP problem (TeacherStudent or :class:`PowerLossMLP`), as the ICML code does.
+
+    For a batch of B samples the outputs O are (B, d_out); the probe is z in {+-1}^(B d_out), the
+    HVP is the output Hessian of each f_i times z (block diagonal per sample), and ``reduce``
+    sums the per-sample estimates over the batch, giving A (C, d_out). For TeacherStudent the
+    output Hessian of f_i is (2/B) diag(H_i) per sample (x-independent). Use as
+    ``CAMOO.icml(**output_curvature(problem))``.
+    """
+    if not isinstance(problem, TeacherStudent):
+        raise TypeError("output_curvature needs a TeacherStudent-like problem (an MLP with "
+                        f"d_out outputs), got {type(problem).__name__}")
+    d_out, c = problem.d_out, problem.n_obj
+
+    def hvp(x, v, batch=None):
+        return problem.output_hvps(x, v, batch) if hasattr(problem, "output_hvps") \
+            else _quadratic_output_hvps(problem, v, batch)
+
+    def probe_dim(x, batch):
+        return len(_batch_of(problem, batch)) * d_out
+
+    def reduce(est):
+        return est.reshape(c, -1, d_out).sum(axis=1)
+
+    return {"hvp": hvp, "probe_dim": probe_dim, "reduce": reduce}
+
+
+def _quadratic_output_hvps(problem, v, batch):
+    b = len(_batch_of(problem, batch))
+    hd = problem.output_hessian_diags
+    vv = np.asarray(v, dtype=problem.dtype).reshape(1, b, problem.d_out)
+    return ((2.0 / b) * hd[:, None, :] * vv).reshape(problem.n_obj, -1)
+
+
+_ICML_SETUPS = ("switching", "selection", "approximate_optimum")
+
+
+class PowerLossMLP(TeacherStudent):
+    r"""The ICML code's setups: a 2-layer ReLU MLP (d_in -> hidden -> d_out, default 20 -> 512 ->
+    7) fitting a random teacher, with C power losses on the residual r_b = o_b - y_b::
+
+        f_i(x) = (1/B) sum_b ((r_b + e_i)^T H_i (r_b + e_i))^(p_i)
+
+    ``setup``:
+      * ``"switching"``: H_i = I, p = (1, 1.5, 2), e = 0 (the curvature ranking of the losses
+        flips as the residual shrinks);
+      * ``"selection"``: p = 1, H_1 = I, H_2 = diag(1, 0.01, ...), H_3 = diag(1, 1e-4, ...);
+      * ``"approximate_optimum"``: as switching with offsets e_i = (0, 1e-3, -1e-3) (1-vectors).
+    Inputs u ~ U(-1, 1)^d_in, targets = teacher(u) * ``target_scale`` (the ICML code: 20 / d_out),
+    no noise. ``full_batch=True`` (the ICML default): one fixed batch of ``batch_size`` (100)
+    samples, ``new_batch`` returns None (deterministic problem); else fresh batches of
+    ``batch_size`` each step. Gradients by hand (backprop through TeacherStudent's network);
+    :meth:`output_hvps` gives the exact output-space Hessian-vector products
+    (1/B) [p (p-1) s^(p-2) (2 H r')(2 H r')^T + 2 p s^(p-1) H] z_b per sample (r' = r + e,
+    s = r'^T H r'). Parameter-space HVPs are not implemented (NotImplementedError).
+    """
+
+    name = "power_loss_mlp"
+
+    def __init__(self, setup="switching", d_in=20, hidden=512, d_out=7, batch_size=100,
+                 full_batch=True, target_scale=None, seed=0, dtype=np.float64):
+        if setup not in _ICML_SETUPS:
+            raise ValueError(f"setup must be one of {_ICML_SETUPS}, got {setup!r}")
+        d_out_i = _int("d_out", d_out, 1)
+        self.setup = setup
+        self.full_batch = _flag("full_batch", full_batch)
+        self.target_scale = (20.0 / d_out_i if target_scale is None
+                             else _positive("target_scale", target_scale))
+        if setup == "selection":
+            hd = np.ones((3, d_out_i))
+            hd[1, 1:] = 0.01
+            hd[2, 1:] = 1e-4
+            powers, offsets = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
+        else:
+            hd = np.ones((3, d_out_i))
+            powers = (1.0, 1.5, 2.0)
+            offsets = (0.0, 1e-3, -1e-3) if setup == "approximate_optimum" else (0.0, 0.0, 0.0)
+        self.powers = np.array(powers)
+        self.offsets = np.array(offsets)
+        super().__init__(n_obj=3, alpha=0.0, d_in=d_in, hidden=hidden, d_out=d_out_i,
+                         batch_size=batch_size, sigma=0.0, seed=seed, dtype=dtype,
+                         output_hessian_diags=hd)
+        rng = np.random.default_rng(self.seed + 1)
+        self._validation_inputs = self._out(rng.uniform(-1.0, 1.0, (8192, self.d_in)))
+
+    def _teacher_outputs(self, inputs):
+        out = self._forward(self._teacher64, inputs.astype(np.float64))[2] * self.target_scale
+        return self._out(out)
+
+    def _draw_batch(self, rng):
+        inputs64 = rng.uniform(-1.0, 1.0, (self.batch_size, self.d_in))
+        targets = self._out(self._forward(self._teacher64, inputs64)[2] * self.target_scale)
+        inputs = self._out(inputs64)
+        inputs.flags.writeable = False
+        targets.flags.writeable = False
+        return Batch(inputs, targets)
+
+    def new_batch(self, rng):
+        """None for full-batch training (the fixed ``self.batch``), else a fresh Batch."""
+        rng = _rng_arg(rng)
+        return None if self.full_batch else self._draw_batch(rng)
+
+    def _terms(self, r):
+        """s (C, B) = r'^T H r' and r' (C, B, d_out) for every loss."""
+        hd = self.output_hessian_diags
+        rp = r[None, :, :] + self._out(self.offsets)[:, None, None]
+        s = np.einsum("cbk,ck->cb", rp * rp, hd)
+        return s, rp
+
+    def _losses(self, x, batch):
+        r = self._residual(x, batch)[2]
+        s, _ = self._terms(r)
+        return np.mean(s ** self._out(self.powers)[:, None], axis=1)
+
+    def _losses_and_jacobian(self, x, batch):
+        mask, act, r = self._residual(x, batch)
+        s, rp = self._terms(r)
+        p = self._out(self.powers)[:, None]
+        f = np.mean(s ** p, axis=1)
+        coef = (p / r.shape[0]) * s ** (p - 1)                     # (C, B)
+        g = coef[:, :, None] * 2 * rp * self.output_hessian_diags[:, None, :]
+        return f, self._backward(x, g, act, mask, batch.inputs)
+
+    def _jacobian(self, x, batch):
+        return self._losses_and_jacobian(x, batch)[1]
+
+    def _hvp(self, x, v, i, batch):
+        raise NotImplementedError("PowerLossMLP has output-space HVPs only (output_hvps)")
+
+    def _hvps(self, x, v, batch):
+        raise NotImplementedError("PowerLossMLP has output-space HVPs only (output_hvps)")
+
+    def output_hvps(self, x, v, batch=None):
+        """Output-space Hessian-vector products of every loss: v (B * d_out,) -> (C, B * d_out)."""
+        x = self._point(x)
+        batch = self._check_batch(batch)
+        b = len(batch)
+        v = np.asarray(v, dtype=self.dtype)
+        if v.shape != (b * self.d_out,):
+            raise ValueError(f"v must have shape ({b * self.d_out},), got {v.shape}")
+        z = v.reshape(1, b, self.d_out)
+        r = self._residual(x, batch)[2]
+        s, rp = self._terms(r)
+        hd = self.output_hessian_diags[:, None, :]
+        p = self._out(self.powers)[:, None]
+        grad_dir = 2 * hd * rp                                     # 2 H r'   (C, B, d_out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            second = np.where(p != 1, p * (p - 1) * s ** (p - 2), 0.0)     # (C, B)
+        first = 2 * p * s ** (p - 1)                                # (C, B)
+        proj = np.einsum("cbk,xbk->cb", grad_dir, z)                # (2 H r') . z_b
+        out = (second * proj)[:, :, None] * grad_dir + first[:, :, None] * hd * z
+        return self._out(out / b).reshape(self.n_obj, -1)

@@ -1,0 +1,694 @@
+r"""MAdam: metric-aware multi-objective Adam (Liu et al., arXiv 2606.03904, 2026).
+
+A multi-objective solver reconciles the C per-objective gradients :math:`g_i` into
+:math:`d = \sum_i \lambda_i g_i` under a preference :math:`\lambda` that may change every step.
+Adam's second moment of :math:`d` then averages the preference over its history. MAdam whitens
+:math:`d` by the curvature of the *current* scalarisation before Adam sees it (per element):
+
+.. math::
+    F_{ij} &\leftarrow \beta_2 F_{ij} + (1 - \beta_2)\, g_i g_j, \qquad
+    \hat F_{ij} = F_{ij} / (1 - \beta_2^t) \\
+    C_\lambda &= \max\Big(0, \sum_{ij} \lambda_i \lambda_j \hat F_{ij}\Big), \qquad
+    M = (1 - r_t) + r_t \big(\sqrt{C_\lambda} + \epsilon\big) \\
+    u &= d / M \quad\text{then Adam on } u:\quad
+    m \leftarrow \beta_1 m + (1 - \beta_1) u, \quad v \leftarrow \beta_2 v + (1 - \beta_2) u^2 \\
+    p &\leftarrow p (1 - \eta \lambda_{wd}) - \frac{\eta}{1 - \beta_1^t}\,
+         \frac{m}{\sqrt{v}/\sqrt{1 - \beta_2^t} + \epsilon}
+
+Usage::
+
+    opt = madam.MAdam(x, solver=madam.solvers.MGDA(), lr=1e-3)
+    opt.step(jacobian, losses)            # jacobian (C, n); the solver picks lambda
+    opt.last_preference                   # the lambda of the last step
+    opt.step(jacobian, preference=lam)    # a lambda of your own (the solver is not called)
+
+    # stochastic pair sampling: O(1) gradients per step
+    opt = madam.MAdam(x, solver=None, n_obj=8, pair_sampling=2)
+    objs = opt.requested_objectives()     # e.g. (1, 6)
+    opt.step(jacobian_rows, preference=lam, direction=d)   # rows (2, n) for objs, d = lam @ J
+
+``docs/madam.md`` has the derivations (the fixed-preference identity, the bias of the sampling
+estimators) and every choice the paper left open; ``cmadam/include/cmadam_madam.h`` the exact
+per-element arithmetic of the fused C kernel.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _core
+from ._core import ffi
+from ._validate import Hyper, NonFiniteError, _overlapping, nonnegative
+from ._validate import betas as _betas
+from .optim import Optimizer, _plain, _scalar
+
+__all__ = ["MAdam", "ESTIMATORS", "RAMPUP_SCHEDULES"]
+
+#: Estimators of F under stochastic pair sampling (docs/madam.md derives their bias).
+ESTIMATORS = ("elapsed", "count", "ipw")
+#: Rampup schedules r_t (t = step, T = rampup_steps; T = 0: r_t = 1).
+RAMPUP_SCHEDULES = ("linear", "cosine")
+
+_STATE_FORMAT = 1
+_MAX_OBJ = 4096
+
+
+# ----------------------------------------------------------------------------- validators
+def _int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _nonneg_int(name, value):
+    return _int(name, value, 0)
+
+
+def _schedule(name, value):
+    if value not in RAMPUP_SCHEDULES:
+        raise ValueError(f"{name} must be one of {RAMPUP_SCHEDULES}, got {value!r}")
+    return value
+
+
+def _solver(value):
+    from . import solvers
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in solvers.SOLVERS:
+            raise ValueError(f"solver must be a madam.solvers.Solver, one of "
+                             f"{tuple(solvers.SOLVERS)} or None, got {value!r}")
+        return solvers.SOLVERS[value]()
+    if not callable(getattr(value, "solve", None)):
+        raise TypeError("solver must be a madam.solvers.Solver (anything with solve(jacobian, "
+                        f"losses) -> (lam, d)), a solver name or None, got {type(value).__name__}")
+    return value
+
+
+def _preference(value, n_obj):
+    """A user's lambda: C finite entries >= 0 summing to 1 within 1e-9 (float64 copy)."""
+    if isinstance(value, np.ndarray) and (not np.issubdtype(value.dtype, np.number)
+                                          or np.issubdtype(value.dtype, np.complexfloating)):
+        raise TypeError(f"preference must hold real numbers, got dtype {value.dtype}")
+    try:
+        lam = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"preference must be a sequence of real numbers, got {value!r}") from None
+    if lam.ndim != 1 or lam.size == 0:
+        raise ValueError(f"preference must be a non-empty 1-D sequence, got shape {lam.shape}")
+    if n_obj is not None and lam.size != n_obj:
+        raise ValueError(f"preference has {lam.size} entries but there are {n_obj} objectives")
+    if not np.all(np.isfinite(lam)):
+        raise ValueError(f"preference must be finite, got {lam}; nothing was updated")
+    if np.any(lam < 0.0):
+        raise ValueError(f"preference must be >= 0 entrywise (a point of the simplex), got {lam};"
+                         " nothing was updated")
+    if abs(lam.sum() - 1.0) > 1e-9:
+        raise ValueError(f"preference must sum to 1 (within 1e-9), got sum {lam.sum()!r}; "
+                         "nothing was updated")
+    return lam
+
+
+def _pow(base, exponents):
+    """base ** e for an integer array e, by libm's pow per distinct exponent (the value Python's
+    ``base ** t`` gives), so every mode computes its bias corrections with the same bits."""
+    e = np.asarray(exponents)
+    values, inverse = np.unique(e, return_inverse=True)
+    table = np.array([base ** float(v) for v in values], dtype=np.float64)
+    return table[inverse].reshape(e.shape)
+
+
+def rampup_factor(step, rampup_steps, schedule="linear"):
+    """r_t of the metric blend M = (1 - r_t) I + r_t Diag(sqrt(C) + eps).
+
+    ``rampup_steps = 0``: 1 from step 1 (the pure metric). Else, with s = min(1, t / T):
+    ``"linear"``: s;  ``"cosine"``: (1 - cos(pi s)) / 2.
+    """
+    if rampup_steps == 0:
+        return 1.0
+    s = min(1.0, step / rampup_steps)
+    if schedule == "linear":
+        return s
+    return 0.5 * (1.0 - math.cos(math.pi * s))
+
+
+# ===================================================================================== MAdam
+class MAdam(Optimizer):
+    r"""MAdam: whiten the solver's direction by the preference-conditioned curvature, then Adam.
+
+    Parameters
+    ----------
+    params : ndarray or list of ndarrays (float32/float64, C-contiguous), updated in place.
+    solver : a :class:`madam.solvers.Solver` (or a registry name such as ``"mgda"``; default),
+        used by ``step(jacobian, losses)`` to pick :math:`\lambda`; ``None``: every step must
+        pass ``preference=``. Any solver of :mod:`madam.solvers` works; its ``lam`` must be
+        finite (IMTL-G's affine weights may be negative: :math:`C_\lambda = \lambda^T F \lambda`
+        is still >= 0, since F is a positive semi-definite C x C matrix per element).
+    lr, betas, eps : Adam's, applied to u. ``betas[1]`` is also the decay of the F EMAs (the
+        paper shares it), and ``eps`` appears twice: in M and in Adam's denominator.
+    weight_decay : decoupled (AdamW-style): :math:`p \leftarrow p(1 - \eta\lambda_{wd})` before
+        the update. Chosen over L2 because an L2 term added to d would be whitened by a metric
+        that does not describe it.
+    rampup_steps, rampup : the metric blend :math:`M_t = (1 - r_t) I + r_t
+        \mathrm{Diag}(\sqrt{C_\lambda} + \epsilon)`; ``rampup_steps=0`` (default): :math:`r_t = 1`
+        from step 1; else :math:`s = \min(1, t/T)` and ``rampup="linear"`` (default) gives
+        :math:`r_t = s`, ``"cosine"`` :math:`r_t = (1 - \cos\pi s)/2`. At :math:`r_t = 0`, MAdam
+        is Adam on d (u = d); note that I and :math:`\sqrt{C_\lambda}` have different units, so
+        in between the blend is dominated by the larger of 1 and :math:`\sqrt{C_\lambda}`.
+    n_obj : the number of objectives C; inferred from the first Jacobian when None (required
+        with ``pair_sampling``).
+    pair_sampling : None (default): every step reads all C gradients and moves every
+        :math:`F_{ij}`. An int k (2 <= k <= C; 1 when C = 1): each step draws k distinct
+        objectives uniformly (:meth:`requested_objectives`); only the pairs among them move
+        (k (k + 1) / 2 of the C (C + 1) / 2 EMAs), so a step needs d and k gradients.
+    estimator : how sampled EMAs are kept (``docs/madam.md`` derives each one's bias):
+        ``"elapsed"`` (default): :math:`F_p \leftarrow \beta^\Delta F_p + (1 - \beta^\Delta) g_i
+        g_j` with :math:`\Delta` the steps since pair p last moved, read as
+        :math:`F_p / (1 - \beta^{\tau_p})` (:math:`\tau_p`: the step it last moved): each sample
+        stands for the steps since the previous one, so the time constant in steps is the full
+        EMA's; unbiased for stationary gradients. ``"count"``: a plain EMA over the pair's own
+        updates, read as :math:`F_p / (1 - \beta^{n_p})` (:math:`n_p` updates): unbiased for
+        stationary gradients, but its time constant is :math:`1/q_p` times longer.
+        ``"ipw"``: inverse-probability weighting, :math:`F_p \leftarrow \beta^\Delta F_p +
+        (1 - \beta) g_i g_j / q_p`, read as :math:`\beta^{t - \tau_p} F_p / (1 - \beta^t)`:
+        its expectation over the sampling is the full-pairs :math:`\hat F` exactly, for any
+        gradient sequence, at the price of more variance. :math:`q_p` is the probability that
+        pair p is drawn: k/C on the diagonal, k(k-1)/(C(C-1)) off it. With k = C all three are
+        the full-pairs optimiser bit for bit. Sampled F is not PSD per element, so
+        :math:`C_\lambda` is clamped at 0.
+    seed : seed of the sampling stream (NumPy PCG64); saved in the state_dict.
+    nonfinite : ``"raise"``, ``"skip"`` or ``"ignore"``, as every madam optimiser (applied to the
+        Jacobian and the direction).
+
+    Attributes: :attr:`last_preference`, :attr:`solver` (settable), :attr:`n_obj`,
+    :meth:`requested_objectives`, :meth:`curvature`, :meth:`fisher`, and the hyperparameters.
+    """
+
+    lr = Hyper(nonnegative)
+    betas = Hyper(_betas(2))
+    eps = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative)
+    rampup_steps = Hyper(_nonneg_int)
+    rampup = Hyper(_schedule)
+    _buffers = ("exp_avg", "exp_avg_sq")
+    #: runs.py hands optimisers with this flag the Jacobian and losses instead of d.
+    takes_jacobian = True
+
+    def __init__(self, params, solver="mgda", lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, rampup_steps=0, pair_sampling=None, *, rampup="linear",
+                 n_obj=None, estimator="elapsed", seed=0, nonfinite="raise"):
+        self._solver = _solver(solver)
+        self._n_obj = None if n_obj is None else _int("n_obj", n_obj, 1)
+        if self._n_obj is not None and self._n_obj > _MAX_OBJ:
+            raise ValueError(f"n_obj must be <= {_MAX_OBJ}, got {self._n_obj}")
+        if pair_sampling is not None:
+            k = _int("pair_sampling", pair_sampling, 1)
+            if self._n_obj is None:
+                raise ValueError("pair_sampling needs n_obj (the number of objectives)")
+            if k > self._n_obj or (k < 2 and self._n_obj > 1):
+                raise ValueError(f"pair_sampling must be in [{min(2, self._n_obj)}, "
+                                 f"{self._n_obj}] (objectives drawn per step), got {k}")
+            pair_sampling = k
+        self._k = pair_sampling
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        self._estimator = estimator
+        self._seed = _int("seed", seed, 0)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        self._pending = None
+        super().__init__(params, nonfinite, lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, rampup_steps=rampup_steps, rampup=rampup)
+        self._last_preference = None
+        self._fisher = None
+        if self._n_obj is not None:
+            self._allocate(self._n_obj)
+
+    # ------------------------------------------------------------------ layout
+    def _allocate(self, n_obj):
+        """Packed F buffers (P,) + shape per parameter, the pair tables and counters."""
+        self._n_obj = n_obj
+        iu, ju = np.triu_indices(n_obj)
+        self._pair_i = iu.astype(np.intc)            # packed order: (0,0), (0,1), ...
+        self._pair_j = ju.astype(np.intc)
+        self._pair_mult = np.where(iu == ju, 1.0, 2.0)
+        n_pairs = iu.size
+        self._fisher = [np.zeros((n_pairs,) + p.shape, dtype=p.dtype) for p in self._params]
+        self._fisher_ptr = [_core.pointer(f, writable=True) for f in self._fisher]
+        self._pair_updates = np.zeros(n_pairs, dtype=np.int64)   # n_p
+        self._pair_last = np.zeros(n_pairs, dtype=np.int64)      # tau_p (0: never)
+        if self._k is not None:
+            k, c = self._k, n_obj
+            q_off = k * (k - 1) / (c * (c - 1)) if c > 1 else 1.0
+            self._pair_prob = np.where(iu == ju, k / c, q_off)
+
+    # ------------------------------------------------------------------ public attributes
+    @property
+    def solver(self):
+        """The solver that picks lambda when step() gets no preference (None: none)."""
+        return self._solver
+
+    @solver.setter
+    def solver(self, value):
+        self._solver = _solver(value)
+
+    @property
+    def n_obj(self):
+        """The number of objectives C (None until known)."""
+        return self._n_obj
+
+    @property
+    def pair_sampling(self):
+        """Objectives drawn per step (None: all pairs every step); fixed at construction."""
+        return self._k
+
+    @property
+    def estimator(self):
+        """The sampled-F estimator (fixed at construction)."""
+        return self._estimator
+
+    @property
+    def seed(self):
+        return self._seed
+
+    @property
+    def last_preference(self):
+        """The lambda used by the last step (a float64 copy), None before the first."""
+        return None if self._last_preference is None else self._last_preference.copy()
+
+    def requested_objectives(self):
+        """The objectives whose gradients the next step needs, as a sorted tuple.
+
+        Full pairs: all of them. Pair sampling: k drawn uniformly without replacement; the draw
+        is kept until a step is applied (a skipped or failed step asks for the same ones).
+        """
+        if self._n_obj is None:
+            raise ValueError("the number of objectives is not known yet (give n_obj= or take "
+                             "a first step with the full Jacobian)")
+        if self._k is None:
+            return tuple(range(self._n_obj))
+        if self._pending is None:
+            draw = self._rng.choice(self._n_obj, size=self._k, replace=False)
+            self._pending = tuple(sorted(int(i) for i in draw))
+        return self._pending
+
+    def rampup_factor(self, step=None):
+        """r_t for step t (default: the next step)."""
+        t = self.step_count + 1 if step is None else _int("step", step, 1)
+        return rampup_factor(t, self.rampup_steps, self.rampup)
+
+    # ------------------------------------------------------------------ read-out
+    def _read_scale(self, t):
+        """(lag, bc) per pair after step t: F_hat_p = lag_p * F_p / bc_p (bc 0: not yet)."""
+        b2 = self.betas[1]
+        ones = np.ones(self._pair_i.size)
+        if self._k is None:
+            return ones, np.full(self._pair_i.size, 1.0 - b2 ** float(t))
+        if self._estimator == "count":
+            return ones, 1.0 - _pow(b2, self._pair_updates)
+        if self._estimator == "elapsed":
+            return ones, 1.0 - _pow(b2, self._pair_last)
+        lag = _pow(b2, t - self._pair_last)
+        return lag, np.full(self._pair_i.size, 1.0 - b2 ** float(t))
+
+    def _pair_weights(self, lam, lag, bc):
+        w = np.zeros(self._pair_i.size)
+        ok = bc > 0.0
+        w[ok] = (self._pair_mult[ok] * lam[self._pair_i[ok]] * lam[self._pair_j[ok]]
+                 * lag[ok] / bc[ok])
+        return w
+
+    def fisher(self, index=0):
+        r"""The bias-corrected :math:`\hat F` of parameter ``index`` as a symmetric
+        (C, C) + shape float64 array (as the last step read it)."""
+        if self._fisher is None:
+            raise ValueError("no step taken yet: F is not allocated")
+        f = self._fisher[index]
+        lag, bc = self._read_scale(self.step_count)
+        scale = np.where(bc > 0.0, lag / np.where(bc > 0.0, bc, 1.0), 0.0)
+        c = self._n_obj
+        out = np.zeros((c, c) + f.shape[1:])
+        for p, (i, j) in enumerate(zip(self._pair_i, self._pair_j)):
+            out[i, j] = out[j, i] = scale[p] * f[p].astype(np.float64)
+        return out
+
+    def curvature(self, preference=None):
+        r""":math:`C_\lambda = \max(0, \lambda^T \hat F \lambda)` per element, as the last step
+        formed it (preference None: :attr:`last_preference`), in the structure of params
+        (float64). Sampled estimators are read with their current counters."""
+        if self._fisher is None:
+            raise ValueError("no step taken yet: F is not allocated")
+        lam = self._last_preference if preference is None else _preference(preference,
+                                                                           self._n_obj)
+        if lam is None:
+            raise ValueError("no preference: take a step first or pass preference=")
+        w = self._pair_weights(lam, *self._read_scale(self.step_count))
+        out = []
+        for f in self._fisher:
+            c = np.zeros(f.shape[1:])
+            for p in range(w.size):
+                c = c + w[p] * f[p].astype(np.float64)
+            out.append(np.maximum(c, 0.0))
+        return out[0] if self._single else out
+
+    # ------------------------------------------------------------------ input checks
+    def _rows_list(self, jacobian):
+        """Jacobian as a list of (R, n_k) arrays (views), one per parameter; returns (list, R)."""
+        if self._single:
+            if not isinstance(jacobian, np.ndarray):
+                raise TypeError("jacobian must be a NumPy array of shape (C,) + params.shape, "
+                                f"got {type(jacobian).__name__}")
+            jacs, names = [jacobian], ["jacobian"]
+        else:
+            if not isinstance(jacobian, (list, tuple)):
+                raise TypeError("jacobian must be a list/tuple of (C,) + param.shape arrays like "
+                                f"params, got {type(jacobian).__name__}")
+            if len(jacobian) != len(self._params):
+                raise ValueError(f"jacobian has {len(jacobian)} arrays but params has "
+                                 f"{len(self._params)}")
+            jacs, names = list(jacobian), [f"jacobian[{i}]" for i in range(len(jacobian))]
+        rows = None
+        for name, j, p in zip(names, jacs, self._params):
+            if not isinstance(j, np.ndarray):
+                raise TypeError(f"{name} must be a NumPy array, got {type(j).__name__}")
+            if j.dtype != p.dtype:
+                raise TypeError(f"{name} has dtype {j.dtype} but its parameter has {p.dtype}")
+            if j.ndim != p.ndim + 1 or j.shape[1:] != p.shape or j.shape[0] < 1:
+                raise ValueError(f"{name} must have shape (C,) + {p.shape}, got {j.shape}")
+            if rows is None:
+                rows = j.shape[0]
+            elif j.shape[0] != rows:
+                raise ValueError(f"{name} has {j.shape[0]} rows but jacobian[0] has {rows}")
+            if not j.flags.c_contiguous:
+                raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+            hit = _overlapping(self._param_spans, j)
+            if hit is not None:
+                raise ValueError(f"{name} shares memory with "
+                                 f"{'params' if self._single else f'params[{hit}]'}")
+        return jacs, names, rows
+
+    def _direction_list(self, direction):
+        if self._single:
+            ds, names = ([direction], ["direction"])
+            if not isinstance(direction, np.ndarray):
+                raise TypeError("direction must be a NumPy array like params, got "
+                                f"{type(direction).__name__}")
+        else:
+            if not isinstance(direction, (list, tuple)):
+                raise TypeError("direction must be a list/tuple like params, got "
+                                f"{type(direction).__name__}")
+            if len(direction) != len(self._params):
+                raise ValueError(f"direction has {len(direction)} arrays but params has "
+                                 f"{len(self._params)}")
+            ds, names = list(direction), [f"direction[{i}]" for i in range(len(direction))]
+        for name, d, p in zip(names, ds, self._params):
+            if not isinstance(d, np.ndarray):
+                raise TypeError(f"{name} must be a NumPy array, got {type(d).__name__}")
+            if d.dtype != p.dtype:
+                raise TypeError(f"{name} has dtype {d.dtype} but its parameter has {p.dtype}")
+            if d.shape != p.shape:
+                raise ValueError(f"{name} has shape {d.shape} but its parameter has {p.shape}")
+            if not d.flags.c_contiguous:
+                raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+            hit = _overlapping(self._param_spans, d)
+            if hit is not None:
+                raise ValueError(f"{name} shares memory with "
+                                 f"{'params' if self._single else f'params[{hit}]'}")
+        return ds, names
+
+    # ------------------------------------------------------------------ the step
+    def step(self, jacobian, losses=None, *, preference=None, direction=None):
+        """One MAdam step in place.
+
+        jacobian: (R,) + params.shape (a list of such arrays for a list of params), the
+            per-objective gradients. Full pairs: R = C, rows in objective order. Pair sampling:
+            R = k, the rows of :meth:`requested_objectives` in that order, or R = C (all rows;
+            only the requested ones are read for F).
+        losses: (C,), passed to the solver (ignored with ``preference``).
+        preference: a lambda on the simplex; the solver is then not called. Off the simplex,
+            negative or NaN: ValueError, nothing updated.
+        direction: d (params' structure). Needed with pair sampling when R = k; otherwise d is
+            computed in the kernel as sum_i lambda_i g_i.
+
+        Returns True if the step was applied, False if skipped (nonfinite="skip").
+        """
+        jacs, names, n_rows = self._rows_list(jacobian)
+        c = self._n_obj if self._n_obj is not None else n_rows
+        if c > _MAX_OBJ:
+            raise ValueError(f"jacobian has {c} rows; at most {_MAX_OBJ} objectives")
+        if self._k is None and n_rows != c:
+            raise ValueError(f"jacobian has {n_rows} rows but there are {c} objectives")
+        if self._k is not None and n_rows not in (self._k, c):
+            raise ValueError(f"with pair_sampling={self._k}, jacobian must hold the {self._k} "
+                             f"requested rows {self.requested_objectives()} or all {c}, "
+                             f"got {n_rows} rows")
+        lam = None if preference is None else _preference(preference, c)
+        if lam is None and self._solver is None:
+            raise TypeError("this MAdam has no solver: pass preference= (a lambda on the "
+                            "simplex) to step()")
+        if lam is None and n_rows != c:
+            raise ValueError(f"the solver needs all {c} gradients; got {n_rows} rows (pass "
+                             "preference= and direction= in the pair-sampling mode)")
+        dirs = None if direction is None else self._direction_list(direction)[0]
+        if dirs is None and n_rows != c:
+            raise ValueError("direction= (d = lambda @ J) is required when the jacobian holds "
+                             "only the requested rows")
+        self._check_combination()
+
+        if self.nonfinite != "ignore":
+            arrays = list(zip(names, jacs))
+            if dirs is not None:
+                arrays += list(zip(["direction"] if self._single else
+                                   [f"direction[{i}]" for i in range(len(dirs))], dirs))
+            for name, a in arrays:
+                if not _core.all_finite(a):
+                    if self.nonfinite == "skip":
+                        self.skipped_steps += 1
+                        return False
+                    raise NonFiniteError(
+                        f"{name} contains NaN or Inf; nothing was updated "
+                        "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+
+        if lam is None:
+            lam = self._solve(jacs, losses, c)
+        if self._fisher is None:
+            self._allocate(c)
+        t = self.step_count + 1
+        plan, counters = self._plan(lam, t, n_rows)
+        cfg = ffi.new("cm_madam_config *")
+        _core.lib.cm_madam_config_default(cfg)
+        cfg.lr, (cfg.beta1, cfg.beta2) = self.lr, self.betas
+        cfg.eps, cfg.weight_decay = self.eps, self.weight_decay
+        cfg.rampup = rampup_factor(t, self.rampup_steps, self.rampup)
+        exec_cfg = _core.exec_config()
+        plan_ptrs = [ffi.from_buffer("int[]", plan[0]), ffi.from_buffer("int[]", plan[1])]
+        plan_ptrs += [ffi.from_buffer("double[]", a) for a in plan[2:]]
+        row_weight = ffi.from_buffer("double[]", lam)
+        for k, ((n, p_ptr, (m_ptr, v_ptr)), p, j) in enumerate(zip(self._pointers, self._params,
+                                                                  jacs)):
+            d_ptr = ffi.NULL if dirs is None else _core.pointer(dirs[k])
+            status = _core.kernel("cm_madam_step", p.dtype)(
+                cfg, exec_cfg, t, n, c, n_rows, p_ptr, _core.pointer(j), d_ptr, row_weight,
+                self._fisher_ptr[k], *plan_ptrs, m_ptr, v_ptr)
+            _core.check_status(status, "MAdam.step")
+        self._pair_updates, self._pair_last = counters
+        self._pending = None
+        self._last_preference = lam
+        self.step_count = t
+        return True
+
+    def _solve(self, jacs, losses, c):
+        if self._single:
+            full = jacs[0].reshape(c, -1)
+        else:
+            full = np.concatenate([j.reshape(c, -1) for j in jacs], axis=1)
+        lam, _ = self._solver.solve(full, losses)
+        lam = np.array(lam, dtype=np.float64).ravel()
+        if lam.size != c or not np.all(np.isfinite(lam)):
+            raise ValueError(f"the solver {type(self._solver).__name__} returned lambda {lam}: "
+                             f"need {c} finite weights; nothing was updated")
+        return lam
+
+    def _plan(self, lam, t, n_rows):
+        """The kernel's per-pair plan for step t and the pair counters after it."""
+        b2 = self.betas[1]
+        n_pairs = self._pair_i.size
+        if self._k is None:
+            a, b = self._pair_i.copy(), self._pair_j.copy()
+            decay, gain = np.full(n_pairs, b2), np.full(n_pairs, 1.0 - b2)
+            updates, last = self._pair_updates + 1, np.full(n_pairs, t, dtype=np.int64)
+        else:
+            chosen = self.requested_objectives()
+            member = np.zeros(self._n_obj, dtype=bool)
+            member[list(chosen)] = True
+            moving = member[self._pair_i] & member[self._pair_j]
+            if n_rows == self._n_obj:
+                row_of = np.arange(self._n_obj, dtype=np.intc)
+            else:
+                row_of = np.full(self._n_obj, -1, dtype=np.intc)
+                row_of[list(chosen)] = np.arange(len(chosen), dtype=np.intc)
+            a = np.where(moving, row_of[self._pair_i], -1).astype(np.intc)
+            b = np.where(moving, row_of[self._pair_j], -1).astype(np.intc)
+            if self._estimator == "count":
+                decay, gain = np.full(n_pairs, b2), np.full(n_pairs, 1.0 - b2)
+            elif self._estimator == "elapsed":
+                decay = _pow(b2, t - self._pair_last)
+                gain = 1.0 - decay
+            else:
+                decay = _pow(b2, t - self._pair_last)
+                gain = (1.0 - b2) / self._pair_prob
+            decay = np.where(moving, decay, 1.0)
+            gain = np.where(moving, gain, 0.0)
+            updates = self._pair_updates + moving
+            last = np.where(moving, t, self._pair_last)
+        saved = self._pair_updates, self._pair_last
+        self._pair_updates, self._pair_last = updates, last
+        try:
+            lag, bc = self._read_scale(t)
+        finally:
+            self._pair_updates, self._pair_last = saved
+        weight = self._pair_weights(lam, lag, bc)
+        plan = (np.ascontiguousarray(a, dtype=np.intc), np.ascontiguousarray(b, dtype=np.intc),
+                np.ascontiguousarray(decay, dtype=np.float64),
+                np.ascontiguousarray(gain, dtype=np.float64), weight)
+        return plan, (updates, last)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        """A flat dict of copies (``np.savez(path, **sd)`` stores it): the base optimiser's
+        keys, ``n_obj`` (0: unknown yet), ``pair_sampling`` (0: full pairs), ``estimator``,
+        ``seed``, the pair counters, the sampling stream (decimal strings), the pending
+        request, ``last_preference``, ``state.<i>.fisher`` ((P,) + shape, packed) and the
+        solver's own state under ``solver.<key>``."""
+        sd = super().state_dict()
+        st = self._rng.bit_generator.state
+        sd.update({
+            "n_obj": self._n_obj or 0, "pair_sampling": self._k or 0,
+            "estimator": self._estimator, "seed": self._seed,
+            "rng.state": str(st["state"]["state"]), "rng.inc": str(st["state"]["inc"]),
+            "rng.has_uint32": int(st["has_uint32"]), "rng.uinteger": int(st["uinteger"]),
+            "pending": np.array(self._pending if self._pending is not None else [],
+                                dtype=np.int64),
+            "last_preference": (np.zeros(0) if self._last_preference is None
+                                else self._last_preference.copy()),
+        })
+        if self._fisher is not None:
+            sd["pair_updates"] = self._pair_updates.copy()
+            sd["pair_last"] = self._pair_last.copy()
+            for i, f in enumerate(self._fisher):
+                sd[f"state.{i}.fisher"] = f.copy()
+        if self._solver is not None and hasattr(self._solver, "state_dict"):
+            for key, value in self._solver.state_dict().items():
+                sd[f"solver.{key}"] = value
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict; everything is checked before anything changes, and resuming
+        reproduces the run bit for bit (the solver's state included)."""
+        sd = dict(state_dict)
+        for key, mine in (("pair_sampling", self._k or 0), ("seed", self._seed)):
+            value = _scalar(sd, key, int)
+            if value != mine:
+                raise ValueError(f"state_dict[{key!r}] is {value}, this optimiser has {mine} "
+                                 "(fixed at construction)")
+        estimator = _scalar(sd, "estimator", str)
+        if estimator != self._estimator:
+            raise ValueError(f"state_dict['estimator'] is {estimator!r}, this optimiser uses "
+                             f"{self._estimator!r} (fixed at construction)")
+        n_obj = _scalar(sd, "n_obj", int)
+        if n_obj < 0 or n_obj > _MAX_OBJ:
+            raise ValueError(f"state_dict['n_obj'] is invalid: {n_obj}")
+        if self._n_obj is not None and n_obj not in (0, self._n_obj):
+            raise ValueError(f"state_dict['n_obj'] is {n_obj}, this optimiser has {self._n_obj}")
+        if self._k is not None and n_obj != self._n_obj:
+            raise ValueError(f"state_dict['n_obj'] is {n_obj}, this optimiser has {self._n_obj}")
+        step_count = _scalar(sd, "step_count", int)
+        if n_obj == 0 and step_count > 0:
+            raise ValueError("state_dict has steps but no objectives (n_obj = 0)")
+        n_pairs = n_obj * (n_obj + 1) // 2
+        fisher, counters = None, None
+        if n_obj:
+            fisher = []
+            for i, p in enumerate(self._params):
+                key = f"state.{i}.fisher"
+                if key not in sd:
+                    raise ValueError(f"state_dict lacks {key!r}")
+                a = np.asarray(sd[key])
+                if a.dtype != p.dtype:
+                    raise TypeError(f"state_dict[{key!r}] has dtype {a.dtype}, expected {p.dtype}")
+                if a.shape != (n_pairs,) + p.shape:
+                    raise ValueError(f"state_dict[{key!r}] has shape {a.shape}, expected "
+                                     f"{(n_pairs,) + p.shape}")
+                fisher.append(a)
+            counters = []
+            for key in ("pair_updates", "pair_last"):
+                if key not in sd:
+                    raise ValueError(f"state_dict lacks {key!r}")
+                a = np.asarray(sd[key])
+                if a.shape != (n_pairs,) or not np.issubdtype(a.dtype, np.integer) or \
+                        np.any(a < 0) or np.any(a > step_count):
+                    raise ValueError(f"state_dict[{key!r}] must be {n_pairs} integers in "
+                                     f"[0, step_count]")
+                counters.append(a.astype(np.int64))
+        if "last_preference" not in sd:
+            raise ValueError("state_dict lacks 'last_preference'")
+        try:
+            lam = np.array(sd["last_preference"], dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise ValueError("state_dict['last_preference'] must be numbers") from None
+        if lam.size not in (0, n_obj) or not np.all(np.isfinite(lam)):
+            raise ValueError("state_dict['last_preference'] must be empty or n_obj finite values")
+        if "pending" not in sd:
+            raise ValueError("state_dict lacks 'pending'")
+        pending = np.asarray(sd["pending"]).ravel()
+        if pending.size and (self._k is None or pending.size != self._k or
+                             np.any(pending < 0) or np.any(pending >= n_obj)):
+            raise ValueError(f"state_dict['pending'] is invalid: {pending}")
+        try:
+            bitgen = np.random.PCG64()
+            bitgen.state = {"bit_generator": "PCG64",
+                            "state": {"state": int(_scalar(sd, "rng.state", str)),
+                                      "inc": int(_scalar(sd, "rng.inc", str))},
+                            "has_uint32": _scalar(sd, "rng.has_uint32", int),
+                            "uinteger": _scalar(sd, "rng.uinteger", int)}
+        except ValueError as exc:
+            if "lacks" in str(exc):
+                raise
+            raise ValueError("state_dict['rng.*'] is not a valid PCG64 state") from None
+        solver_sd = {k[len("solver."):]: v for k, v in sd.items() if k.startswith("solver.")}
+        if solver_sd and self._solver is None:
+            raise ValueError("state_dict has solver state but this MAdam has no solver")
+        # the base class checks Adam's buffers, hyperparameters and counters, then copies
+        base = {k: v for k, v in sd.items() if not (k.startswith("state.") and
+                                                    k.endswith(".fisher"))}
+        scratch_solver = None
+        if solver_sd and hasattr(self._solver, "load_state_dict"):
+            import copy
+
+            scratch_solver = copy.deepcopy(self._solver)
+            scratch_solver.load_state_dict(solver_sd)
+        super().load_state_dict(base)
+        if n_obj and (self._n_obj != n_obj or self._fisher is None):
+            self._allocate(n_obj)
+        if fisher is not None:
+            for dst, src in zip(self._fisher, fisher):
+                np.copyto(dst, src)
+            self._pair_updates, self._pair_last = counters
+        elif self._fisher is not None:
+            for dst in self._fisher:
+                dst[...] = 0
+            self._pair_updates[:] = 0
+            self._pair_last[:] = 0
+        self._last_preference = lam if lam.size else None
+        self._pending = tuple(int(i) for i in pending) if pending.size else None
+        self._rng = np.random.Generator(bitgen)
+        if scratch_solver is not None:
+            self._solver.load_state_dict(solver_sd)
+
+    def __repr__(self):
+        mode = "full pairs" if self._k is None else f"pair_sampling={self._k} ({self._estimator})"
+        return (f"MAdam({len(self._params)} arrays, step {self.step_count}, lr={self.lr!r}, "
+                f"betas={self.betas!r}, eps={self.eps!r}, weight_decay={self.weight_decay!r}, "
+                f"rampup_steps={self.rampup_steps}, {mode}, solver={self._solver!r})")
