@@ -1,0 +1,599 @@
+"""Test the MAdam paper's two claims where they should bite: Pareto collapse and apparent conflict.
+
+Claim 1 (collapse): "Adam's adaptive learning rate conflates preference weightings with gradient
+statistics, collapsing distinct Pareto trade-offs into near-identical solutions." Here: at equal
+budgets (same steps, same gradients per step), with the learning rate tuned per (problem, method,
+optimiser) on a grid (seeds 100, 101; criterion: hypervolume), on 5 evaluation seeds (0-4):
+
+  methods     RLW (random weights every step), MGDA (adaptive), EPO over a preference grid (one
+              run per preference), PSL (Pareto set learning: a small hypernetwork p -> x trained
+              with EPO at a random preference p each step, as LibMOON does with Adam)
+  optimisers  Adam, MAdam (full pairs, rampup 0), SGD
+  problems    ZDT1, VLMOP2, the CAGrad toy, teacher-student (AMOO, C = 2, 16 hidden units),
+              wine (a real-data 3-task network, scikit-learn's data set)
+
+  metrics per set of solutions (EPO: its K preference runs of one seed; PSL: h(p) at the K grid
+  preferences; RLW, MGDA: the 5 seeds' endpoints, one set): hypervolume (w.r.t. one reference
+  point per problem), IGD to the true front where known, spread (mean pairwise distance of the
+  solutions, objectives normalised by the front's ideal-nadir box) and the collapse index
+  CI = 1 - spread / spread of K points spread evenly along the front (farthest-point sampling of
+  the true front, or of the nondominated union of every run on that problem where the front is
+  unknown): 0 = as spread as an even cover of the front, 1 = all solutions on one point.
+
+Claim 2 (apparent conflict): the fraction of steps where the solver's direction decreases every
+objective to first order (g_i . d > 0 for all i) but the step the optimiser takes, s = x_t -
+x_{t+1}, increases one (g_i . s < 0 for some i); MGDA (whose d always satisfies the first
+condition away from Pareto-stationary points), Adam vs MAdam (SGD as the control, 0 by
+construction), on aligned problems (AMOO's specification example, teacher-student: a shared
+minimiser) and conflicting ones (VLMOP2, ZDT1, CAGrad toy, wine), each optimiser at the
+learning rate tuned for MGDA in claim 1 (3e-3 for Adam and MAdam, 1e-2 for SGD on AMOO's
+example).
+
+Problems with possibly non-positive losses are shifted by a constant (OFFSET) for every method:
+EPO takes logarithms of the losses; a shift changes neither gradients nor Pareto sets.
+
+    python benchmarks/collapse.py                 # the full study (~15-25 min on 2 cores)
+    python benchmarks/collapse.py --quick         # a smoke run (~1 min)
+    python benchmarks/collapse.py --out results.json
+    python benchmarks/collapse.py --summarise benchmarks/results/collapse.json   # tables only
+
+Writes a JSON file (default benchmarks/results/collapse.json) that notebooks/01_pareto_collapse.ipynb
+reads, and prints the tables.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+import madam
+from madam import pareto, problems, solvers
+from madam.madam_opt import MAdam
+
+OPTIMIZERS = ("adam", "madam", "sgd")
+LR_GRID = {"adam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "madam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+           "sgd": (1e-3, 1e-2, 1e-1, 1.0, 10.0)}
+OFFSET = {"zdt1": 0.01, "vlmop2": 0.01, "cagrad_toy": 25.0, "teacher_student": 0.0,
+          "wine_mtl": 0.0, "amoo_specification": 0.01}
+EVAL_SEEDS = (0, 1, 2, 3, 4)
+TUNE_SEEDS = (100, 101)
+
+
+# ============================================================================ problems
+class Shifted:
+    """A problem whose losses are shifted by a constant (gradients and Pareto set unchanged)."""
+
+    def __init__(self, problem, offset):
+        self._p = problem
+        self.offset = float(offset)
+        self.name = problem.name
+
+    def __getattr__(self, name):
+        return getattr(self._p, name)
+
+    def losses(self, x, batch=None):
+        return self._p.losses(x, batch) + self.offset
+
+    def losses_and_jacobian(self, x, batch=None):
+        f, jac = self._p.losses_and_jacobian(x, batch)
+        return f + self.offset, jac
+
+    def pareto_front(self, n_points=100):
+        front = self._p.pareto_front(n_points)
+        return None if front is None else front + self.offset
+
+
+class ToyStarts(Shifted):
+    """The CAGrad toy with one of Nash-MTL's five starts per run (drawn by the run's generator)
+    plus a uniform jitter in [-0.5, 0.5]^2, so that seeds differ (the problem's own sampler
+    returns the first start for every seed)."""
+
+    STARTS = np.array([(-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0)])
+
+    def initial_points(self, k, rng):
+        idx = rng.integers(0, len(self.STARTS), size=k)
+        return self.STARTS[idx] + rng.uniform(-0.5, 0.5, size=(k, 2))
+
+
+def make_problem(name):
+    kwargs = {}
+    if name == "teacher_student":
+        kwargs = dict(n_obj=2, hidden=16, batch_size=128, sigma=0.1)
+    cls = ToyStarts if name == "cagrad_toy" else Shifted
+    return cls(problems.get(name, **kwargs), OFFSET.get(name, 0.0))
+
+
+def preference_grid(n_obj):
+    return madam.preference_grid(n_obj, 6 if n_obj == 2 else 5, interior=True)
+
+
+def epo_ray(w):
+    """EPO's ray r for a target 'losses proportional to w' (LibMOON's r = 1/w), normalised."""
+    r = 1.0 / np.asarray(w, dtype=np.float64)
+    return r / r.sum()
+
+
+# ============================================================================ metrics
+def farthest_points(points, k):
+    """k well-spread rows of points (greedy farthest-point sampling from the first row)."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.shape[0] <= k:
+        return pts
+    chosen = [int(np.argmin(pts[:, 0]))]
+    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
+    while len(chosen) < k:
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
+    return pts[chosen]
+
+
+def mean_pairwise(points):
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.shape[0] < 2:
+        return 0.0
+    diff = pts[:, None, :] - pts[None, :, :]
+    d = np.sqrt((diff ** 2).sum(-1))
+    k = pts.shape[0]
+    return float(d.sum() / (k * (k - 1)))
+
+
+class FrontInfo:
+    """The reference front of a problem (true or proxy), the HV reference point and the box
+    [ideal, ref] every metric is normalised by."""
+
+    MIN_EXTENT = 0.05  # CI is undefined when an even cover of the front spreads less than this
+
+    def __init__(self, front, ref, k, prefs=None):
+        self.front = np.asarray(front, dtype=np.float64)
+        self.ideal = self.front.min(axis=0)
+        self.ref = np.asarray(ref, dtype=np.float64)
+        self.scale = np.where(self.ref > self.ideal, self.ref - self.ideal, 1.0)
+        self.even_spread = mean_pairwise(self.normalise(farthest_points(self.front, k)))
+        self.targets = None
+        if prefs is not None:   # EPO's targets: front points with f parallel to w
+            unit = self.front / np.linalg.norm(self.front, axis=1, keepdims=True)
+            self.targets = np.array([self.front[np.argmax(unit @ (w / np.linalg.norm(w)))]
+                                     for w in np.asarray(prefs)])
+
+    def normalise(self, pts):
+        return (np.asarray(pts, dtype=np.float64) - self.ideal) / self.scale
+
+    def collapse_index(self, pts):
+        if self.even_spread < self.MIN_EXTENT:
+            return None
+        return 1.0 - mean_pairwise(self.normalise(pts)) / self.even_spread
+
+    def metrics(self, pts, known, preference_set=True):
+        """hv: hypervolume of the set as a fraction of the box volume; igd (normalised); spread
+        (mean pairwise normalised distance); ci (preference sets only)."""
+        pts = np.asarray(pts, dtype=np.float64)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        if pts.shape[0] == 0:
+            return {"hv": 0.0, "igd": math.inf if known else None, "spread": 0.0,
+                    "ci": 1.0 if preference_set and self.even_spread >= self.MIN_EXTENT
+                    else None}
+        inside = pts[np.all(pts < self.ref, axis=1)]
+        hv = pareto.hypervolume(inside, self.ref) / float(np.prod(self.scale)) \
+            if inside.shape[0] else 0.0
+        return {"hv": float(hv), "spread": mean_pairwise(self.normalise(pts)),
+                "ci": self.collapse_index(pts) if preference_set else None,
+                "igd": float(pareto.igd(self.normalise(pts), self.normalise(self.front)))
+                if known else None}
+
+
+# ============================================================================ PSL
+class Hypernet:
+    """x(p) = out(W2 tanh(W1 p + b1) + b2): p on the simplex (C) -> x (n). Bounded problems use
+    out(z) = lo + (hi - lo) sigmoid(z); others out(z) = z. The parameters are one flat array
+    theta = [W1 (h, C), b1 (h), W2 (n, h), b2 (n)] (the optimiser updates it in place)."""
+
+    def __init__(self, problem, hidden, rng):
+        c, n, h = problem.n_obj, problem.dim, hidden
+        self.c, self.n, self.h = c, n, h
+        self.bounds = problem.bounds
+        sizes = [h * c, h, n * h, n]
+        self.theta = np.zeros(sum(sizes))
+        off = np.cumsum([0] + sizes)
+        self.W1 = self.theta[off[0]:off[1]].reshape(h, c)
+        self.b1 = self.theta[off[1]:off[2]]
+        self.W2 = self.theta[off[2]:off[3]].reshape(n, h)
+        self.b2 = self.theta[off[3]:off[4]]
+        self.W1[...] = rng.standard_normal((h, c)) * 2.0
+        self.b1[...] = rng.standard_normal(h) * 0.5
+        self.W2[...] = rng.standard_normal((n, h)) * (0.1 / math.sqrt(h))
+        x0 = problem.initial_points(1, rng)[0]
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            frac = np.clip((x0 - lo) / (hi - lo), 0.05, 0.95)
+            self.b2[...] = np.log(frac / (1 - frac))
+        else:
+            self.b2[...] = x0
+
+    def forward(self, p):
+        a = np.tanh(self.W1 @ p + self.b1)
+        z = self.W2 @ a + self.b2
+        if self.bounds is None:
+            return z, a, np.ones_like(z)
+        lo, hi = self.bounds
+        s = 1.0 / (1.0 + np.exp(-z))
+        return lo + (hi - lo) * s, a, (hi - lo) * s * (1 - s)
+
+    def jacobian(self, p, jac_x, a, dxdz):
+        """(C, |theta|) Jacobian of the C losses w.r.t. theta, from their Jacobian w.r.t. x."""
+        dz = jac_x * dxdz                                   # (C, n)
+        dw2 = dz[:, :, None] * a[None, None, :]             # (C, n, h)
+        dpre = (dz @ self.W2) * (1 - a * a)                 # (C, h)
+        dw1 = dpre[:, :, None] * p[None, None, :]           # (C, h, C)
+        c = jac_x.shape[0]
+        return np.ascontiguousarray(np.concatenate(
+            [dw1.reshape(c, -1), dpre, dw2.reshape(c, -1), dz], axis=1))
+
+
+def make_optimizer(name, theta, lr):
+    if name == "adam":
+        return madam.Adam(theta, lr=lr)
+    if name == "madam":
+        return MAdam(theta, solver=None, lr=lr)
+    return madam.SGD(theta, lr=lr)
+
+
+def train_psl(problem, opt_name, lr, seed, steps, eval_prefs, checkpoints, hidden=16):
+    """Train a hypernetwork with EPO at a fresh Dirichlet preference each step. Returns the
+    losses at eval_prefs at each checkpoint (dict step -> (K, C)), None if it diverged."""
+    rng = np.random.default_rng(seed)
+    batch_rng = np.random.default_rng(seed + 10_000)
+    net = Hypernet(problem, hidden, rng)
+    opt = make_optimizer(opt_name, net.theta, lr)
+    epo = solvers.EPO(np.full(problem.n_obj, 1.0 / problem.n_obj))
+    batch = problem.new_batch(batch_rng)
+    out = {}
+
+    def evaluate():
+        pts = []
+        for w in eval_prefs:
+            x, _, _ = net.forward(w)
+            pts.append(problem.losses(x))
+        return np.array(pts)
+
+    with np.errstate(all="ignore"):
+        for t in range(steps + 1):
+            if t in checkpoints:
+                out[t] = evaluate()
+            if t == steps:
+                break
+            p = rng.dirichlet(np.ones(problem.n_obj))
+            x, a, dxdz = net.forward(p)
+            f, jac_x = problem.losses_and_jacobian(x, batch)
+            if batch is not None:
+                batch = problem.new_batch(batch_rng)
+            if not (np.all(np.isfinite(f)) and np.all(f > 0) and np.all(np.isfinite(jac_x))):
+                return None
+            jac = net.jacobian(p, jac_x, a, dxdz)
+            epo.preference = epo_ray(p)
+            try:
+                if opt_name == "madam":
+                    opt.solver = epo
+                    opt.step(jac, f)
+                else:
+                    _, d = epo.solve(jac, f)
+                    opt.step(d)
+            except (ValueError, FloatingPointError):
+                return None
+            if not np.all(np.isfinite(net.theta)):
+                return None
+    return out
+
+
+# ============================================================================ claim 1
+def run_grid(problem, lrs, seeds, steps, prefs, record_every, workers):
+    sol = {"rlw": "rlw", "mgda": "mgda",
+           "epo": lambda preference: solvers.EPO(epo_ray(preference))}
+    opts = {"adam": ("Adam", {}), "madam": (MAdam, {}), "sgd": ("SGD", {})}
+    return madam.run(problem, sol, opts, preferences=prefs, seeds=seeds, steps=steps, lr=lrs,
+                     record_every=record_every, workers=workers, max_loss=1e6)
+
+
+def tune(problem, steps, prefs, workers):
+    lrs = {o: LR_GRID[o] for o in OPTIMIZERS}
+    sol = {"rlw": "rlw", "mgda": "mgda",
+           "epo": lambda preference: solvers.EPO(epo_ray(preference))}
+    opts = {"adam": ("Adam", {}), "madam": (MAdam, {}), "sgd": ("SGD", {})}
+    tuned = madam.tune_lr(problem, sol, opts, lrs, preferences=prefs, seeds=TUNE_SEEDS,
+                          steps=steps, workers=workers, max_loss=1e6, allow_divergence=False)
+    return {f"{s}/{o}": lr for (s, o), lr in tuned.chosen.items()}
+
+
+def tune_psl(problem, steps, prefs, fronts_ref):
+    chosen = {}
+    for o in OPTIMIZERS:
+        best = (-1.0, None)
+        for lr in LR_GRID[o]:
+            hv = []
+            for seed in TUNE_SEEDS:
+                res = train_psl(problem, o, lr, seed, steps, prefs, {steps})
+                if res is None:
+                    hv = None
+                    break
+                pts = res[steps]
+                inside = pts[np.all(pts < fronts_ref, axis=1)]
+                hv.append(pareto.hypervolume(inside, fronts_ref) if inside.shape[0] else 0.0)
+            if hv is not None and np.mean(hv) > best[0]:
+                best = (float(np.mean(hv)), lr)
+        chosen[o] = best[1]
+    return chosen
+
+
+def t_interval(values):
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return None, None, 0
+    if v.size == 1:
+        return float(v[0]), None, 1
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return float(v.mean()), half, int(v.size)
+
+
+def claim1(names, steps_by, quick, workers, log):
+    out = {}
+    for name in names:
+        t0 = time.perf_counter()
+        problem = make_problem(name)
+        steps = steps_by(name)
+        prefs = preference_grid(problem.n_obj)
+        k = prefs.shape[0]
+        record_every = max(1, steps // 10)
+        checkpoints = set(range(0, steps + 1, record_every)) | {steps}
+        lrs = tune(problem, steps, prefs, workers)
+        res = run_grid(problem, {key: lrs[f"{key[0]}/{key[1]}"] for key in
+                                 [(s, o) for s in ("rlw", "mgda", "epo") for o in OPTIMIZERS]},
+                       EVAL_SEEDS, steps, prefs, record_every, workers)
+        known_front = problem.pareto_front(500)
+        # PSL: tune against a provisional reference (the grid runs' pooled endpoints)
+        pooled = res.final_losses[~res.diverged]
+        pooled = pooled[np.all(np.isfinite(pooled), axis=1)]
+        front_for_ref = known_front if known_front is not None else pooled
+        hi = np.maximum(front_for_ref.max(axis=0), np.percentile(pooled, 90, axis=0))
+        lo = front_for_ref.min(axis=0)
+        ref = hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
+        psl_steps = steps * 2
+        psl_lrs = tune_psl(problem, psl_steps, prefs, ref)
+        psl_check = set(range(0, psl_steps + 1, max(1, psl_steps // 10))) | {psl_steps}
+        psl = {o: {s: (train_psl(problem, o, psl_lrs[o], s, psl_steps, prefs, psl_check)
+                       if psl_lrs[o] is not None else None) for s in EVAL_SEEDS}
+               for o in OPTIMIZERS}
+        if known_front is None:
+            union = [pooled] + [r[psl_steps] for o in psl.values() for r in o.values()
+                                if r is not None]
+            allpts = np.concatenate(union, axis=0)
+            allpts = allpts[np.all(np.isfinite(allpts), axis=1)]
+            front = pareto.filter_dominated(allpts)
+        else:
+            front = known_front
+        info = FrontInfo(front, ref, k, prefs if known_front is not None else None)
+        entry = {"steps": steps, "psl_steps": psl_steps, "lr": lrs, "psl_lr": psl_lrs,
+                 "prefs": prefs.tolist(), "front": front.tolist(), "ref": ref.tolist(),
+                 "known_front": known_front is not None, "methods": {},
+                 "front_extent": info.even_spread,
+                 "ci_targets": (info.collapse_index(info.targets)
+                                if info.targets is not None else None),
+                 "targets": info.targets.tolist() if info.targets is not None else None}
+        # EPO and the preference-free solvers
+        for s in ("rlw", "mgda", "epo"):
+            for o in OPTIMIZERS:
+                sel = res.select(solver=s, optimizer=o)
+                rows = sel.grid
+                per_seed, budget = [], []
+                diverged = int(sel.diverged.sum())
+                if s == "epo":
+                    for seed in EVAL_SEEDS:
+                        idx = [i for i, g in enumerate(rows) if g["seed"] == seed]
+                        per_seed.append(info.metrics(sel.final_losses[idx], entry["known_front"]))
+                        budget.append([info.metrics(sel.losses[idx, r], entry["known_front"])["ci"]
+                                       for r in range(sel.losses.shape[1])])
+                    endpoints = [sel.final_losses[[i for i, g in enumerate(rows)
+                                                   if g["seed"] == seed]].tolist()
+                                 for seed in EVAL_SEEDS]
+                else:
+                    m = info.metrics(sel.final_losses, entry["known_front"], False)
+                    m["gd"] = [float(np.min(np.linalg.norm(info.normalise(f) - info.normalise(
+                        front), axis=1))) for f in sel.final_losses]
+                    per_seed = [m]
+                    endpoints = [sel.final_losses.tolist()]
+                entry["methods"][f"{s}/{o}"] = {
+                    "per_set": per_seed, "budget_ci": budget, "budget_steps":
+                    sel.steps.tolist(), "endpoints": endpoints, "diverged": diverged,
+                    "lambdas_seed0": sel.lambdas[[i for i, g in enumerate(rows)
+                                                  if g["seed"] == 0][:1]].tolist()
+                    if s != "epo" else sel.lambdas[[i for i, g in enumerate(rows)
+                                                    if g["seed"] == 0][k // 2:k // 2 + 1]].tolist()}
+        for o in OPTIMIZERS:
+            per_seed, budget, endpoints, div = [], [], [], 0
+            for seed in EVAL_SEEDS:
+                r = psl[o][seed]
+                if r is None:
+                    div += 1
+                    continue
+                per_seed.append(info.metrics(r[psl_steps], entry["known_front"]))
+                budget.append([info.metrics(r[c], entry["known_front"])["ci"]
+                               for c in sorted(r)])
+                endpoints.append(r[psl_steps].tolist())
+            entry["methods"][f"psl/{o}"] = {"per_set": per_seed, "budget_ci": budget,
+                                            "budget_steps": sorted(psl_check),
+                                            "endpoints": endpoints, "diverged": div}
+        entry["seconds"] = time.perf_counter() - t0
+        out[name] = entry
+        log(f"{name}: {entry['seconds']:.0f} s; lr {lrs}; psl lr {psl_lrs}")
+    return out
+
+
+# ============================================================================ claim 2
+def apparent_conflict(problem, opt_name, lr, seed, steps):
+    """(conflicting steps, eligible steps). Eligible: MGDA's d decreases every objective to
+    first order by a clear margin (g_i . d > 1e-6 |g_i| |d| for all i). Conflicting: the
+    optimiser's step s = x_t - x_{t+1} (before any projection on the problem's box) increases
+    one: g_i . s < -(1e-6 |g_i| |s| + 8 eps_mach |g_i| |x|) (the margin covers the rounding of
+    s as a difference of iterates)."""
+    rng = np.random.default_rng(seed)
+    batch_rng = np.random.default_rng(seed + 1)
+    x = np.array(problem.initial_points(1, rng)[0], dtype=np.float64)
+    opt = make_optimizer(opt_name, x, lr)
+    mgda = solvers.MGDA()
+    eligible = conflicts = 0
+    batch = problem.new_batch(batch_rng)
+    eps = np.finfo(np.float64).eps
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            f, jac = problem.losses_and_jacobian(x, batch)
+            if not np.all(np.isfinite(jac)):
+                break
+            lam, d = mgda.solve(jac, f)
+            before = x.copy()
+            if opt_name == "madam":
+                opt.step(jac, preference=lam)
+            else:
+                opt.step(d)
+            s = before - x
+            problem.project(x)
+            gnorm = np.linalg.norm(jac, axis=1)
+            if np.all(jac @ d > 1e-6 * gnorm * np.linalg.norm(d)):
+                eligible += 1
+                tol = 1e-6 * gnorm * np.linalg.norm(s) + 8 * eps * gnorm * np.linalg.norm(before)
+                conflicts += int(np.any(jac @ s < -tol))
+            if batch is not None:
+                batch = problem.new_batch(batch_rng)
+    return conflicts, eligible
+
+
+def claim2(steps, seeds, log, tuned=None):
+    cases = {"amoo_specification": "aligned", "teacher_student": "aligned",
+             "vlmop2": "conflicting", "zdt1": "conflicting", "cagrad_toy": "conflicting",
+             "wine_mtl": "conflicting"}
+    out = {}
+    for name, kind in cases.items():
+        problem = make_problem(name)
+        row = {"kind": kind}
+        for o in OPTIMIZERS:
+            lr = (tuned or {}).get(name, {}).get(f"mgda/{o}") or {"sgd": 1e-2}.get(o, 3e-3)
+            fr = []
+            for seed in seeds:
+                c, e = apparent_conflict(problem, o, lr, seed, steps)
+                fr.append(c / e if e else float("nan"))
+            mean, half, nn = t_interval(fr)
+            row[o] = {"fractions": fr, "mean": mean, "ci95": half, "lr": lr}
+        out[name] = row
+        log(f"{name} ({kind}): " + ", ".join(
+            f"{o} {row[o]['mean']:.3f}" for o in OPTIMIZERS if row[o]["mean"] is not None))
+    return out
+
+
+# ============================================================================ summary
+def summarise(c1):
+    """Per (problem, method, optimiser): mean and 95 % t-interval of each metric over sets;
+    paired (by seed) MAdam - Adam differences for EPO and PSL."""
+    table = []
+    for name, entry in c1.items():
+        for key, m in entry["methods"].items():
+            sets = m["per_set"]
+            row = {"problem": name, "method": key.split("/")[0], "optimizer": key.split("/")[1],
+                   "sets": len(sets), "diverged": m["diverged"]}
+            for metric in ("hv", "igd", "spread", "ci"):
+                row[metric] = t_interval([s.get(metric) for s in sets])
+            if "gd" in (sets[0] if sets else {}):
+                row["gd"] = t_interval(sets[0]["gd"])
+            table.append(row)
+        entry["paired"] = {}
+        for method in ("epo", "psl"):
+            a = entry["methods"][f"{method}/adam"]["per_set"]
+            b = entry["methods"][f"{method}/madam"]["per_set"]
+            if len(a) == len(b) and a:
+                for metric in ("hv", "igd", "ci"):
+                    diff = [y[metric] - x[metric] for x, y in zip(a, b)
+                            if x[metric] is not None and y[metric] is not None]
+                    if diff:
+                        entry["paired"][f"{method}/{metric}"] = t_interval(diff)
+        for method in ("rlw", "mgda"):   # distance of each seed's endpoint to the front
+            a = entry["methods"][f"{method}/adam"]["per_set"][0]["gd"]
+            b = entry["methods"][f"{method}/madam"]["per_set"][0]["gd"]
+            if entry["known_front"]:
+                entry["paired"][f"{method}/gd"] = t_interval([y - x for x, y in zip(a, b)])
+    return table
+
+
+def print_tables(c1, table, c2):
+    print(f"{'problem':<16} {'method':<5} {'opt':<6} {'HV':>18} {'IGD':>18} {'CI':>18} "
+          f"{'GD (RLW, MGDA)':>18} div")
+    for r in table:
+        def fmt(v):
+            mean, half, _ = v
+            if mean is None:
+                return f"{'-':>18}"
+            return f"{mean:>9.4f} +- {half:<6.4f}" if half is not None else f"{mean:>9.4f}{'':9}"
+        gd = fmt(r["gd"]) if "gd" in r and c1[r["problem"]]["known_front"] else f"{'-':>18}"
+        print(f"{r['problem']:<16} {r['method']:<5} {r['optimizer']:<6} {fmt(r['hv'])} "
+              f"{fmt(r['igd'])} {fmt(r['ci'])} {gd} {r['diverged']}")
+    print("\npaired MAdam - Adam (mean +- 95% t half-width over seeds):")
+    for name, entry in c1.items():
+        for key, (mean, half, nn) in entry.get("paired", {}).items():
+            if mean is not None:
+                print(f"  {name:<16} {key:<8} {mean:+.4f} +- {half if half is not None else 0:.4f}"
+                      f" (n={nn})")
+    print("\napparent conflict (fraction of MGDA-descent steps where the step increases an "
+          "objective):")
+    for name, row in c2.items():
+        parts = []
+        for o in OPTIMIZERS:
+            mean, half = row[o]["mean"], row[o]["ci95"]
+            parts.append(f"{o} {mean:.3f} +- {half or 0:.3f}" if mean is not None else f"{o} -")
+        print(f"  {name:<18} {row['kind']:<11} " + "; ".join(parts))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "results", "collapse.json"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--problems", default="vlmop2,zdt1,cagrad_toy,teacher_student,wine_mtl")
+    ap.add_argument("--summarise", metavar="JSON", help="only recompute and print the summary "
+                    "of an existing results file (rewritten in place)")
+    args = ap.parse_args()
+    if args.summarise:
+        with open(args.summarise) as fh:
+            saved = json.load(fh)
+        saved["table"] = summarise(saved["claim1"])
+        print_tables(saved["claim1"], saved["table"], saved["claim2"])
+        with open(args.summarise, "w") as fh:
+            json.dump(saved, fh)
+        return
+    names = args.problems.split(",")
+    if args.quick:
+        global EVAL_SEEDS, TUNE_SEEDS
+        EVAL_SEEDS, TUNE_SEEDS = (0, 1), (100,)
+        steps_by = lambda name: 200  # noqa: E731
+        c2_steps, c2_seeds = 200, (0, 1)
+    else:
+        steps_by = lambda name: {"teacher_student": 1000, "wine_mtl": 1500}.get(name, 1500)  # noqa
+        c2_steps, c2_seeds = 1000, EVAL_SEEDS
+    t0 = time.perf_counter()
+    log = lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)  # noqa
+    madam.set_num_threads(1)
+    c1 = claim1(names, steps_by, args.quick, args.workers, log)
+    c2 = claim2(c2_steps, c2_seeds, log, {name: entry["lr"] for name, entry in c1.items()})
+    table = summarise(c1)
+    print_tables(c1, table, c2)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump({"claim1": c1, "table": table, "claim2": c2, "quick": args.quick,
+                   "eval_seeds": list(EVAL_SEEDS), "tune_seeds": list(TUNE_SEEDS),
+                   "lr_grid": LR_GRID, "offset": OFFSET,
+                   "seconds": time.perf_counter() - t0}, fh)
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
