@@ -49,8 +49,9 @@ import time
 import numpy as np
 
 import madam
-from madam import pareto, problems, solvers
+from madam import pareto, problems, solvers, study
 from madam.madam_opt import MAdam
+from madam.study import FrontInfo, Shifted, epo_ray
 
 OPTIMIZERS = ("adam", "madam", "sgd")
 LR_GRID = {"adam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "madam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
@@ -62,29 +63,6 @@ TUNE_SEEDS = (100, 101)
 
 
 # ============================================================================ problems
-class Shifted:
-    """A problem whose losses are shifted by a constant (gradients and Pareto set unchanged)."""
-
-    def __init__(self, problem, offset):
-        self._p = problem
-        self.offset = float(offset)
-        self.name = problem.name
-
-    def __getattr__(self, name):
-        return getattr(self._p, name)
-
-    def losses(self, x, batch=None):
-        return self._p.losses(x, batch) + self.offset
-
-    def losses_and_jacobian(self, x, batch=None):
-        f, jac = self._p.losses_and_jacobian(x, batch)
-        return f + self.offset, jac
-
-    def pareto_front(self, n_points=100):
-        front = self._p.pareto_front(n_points)
-        return None if front is None else front + self.offset
-
-
 class ToyStarts(Shifted):
     """The CAGrad toy with one of Nash-MTL's five starts per run (drawn by the run's generator)
     plus a uniform jitter in [-0.5, 0.5]^2, so that seeds differ (the problem's own sampler
@@ -109,79 +87,8 @@ def preference_grid(n_obj):
     return madam.preference_grid(n_obj, 6 if n_obj == 2 else 5, interior=True)
 
 
-def epo_ray(w):
-    """EPO's ray r for a target 'losses proportional to w' (LibMOON's r = 1/w), normalised."""
-    r = 1.0 / np.asarray(w, dtype=np.float64)
-    return r / r.sum()
-
-
-# ============================================================================ metrics
-def farthest_points(points, k):
-    """k well-spread rows of points (greedy farthest-point sampling from the first row)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape[0] <= k:
-        return pts
-    chosen = [int(np.argmin(pts[:, 0]))]
-    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
-    while len(chosen) < k:
-        i = int(np.argmax(dist))
-        chosen.append(i)
-        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
-    return pts[chosen]
-
-
-def mean_pairwise(points):
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape[0] < 2:
-        return 0.0
-    diff = pts[:, None, :] - pts[None, :, :]
-    d = np.sqrt((diff ** 2).sum(-1))
-    k = pts.shape[0]
-    return float(d.sum() / (k * (k - 1)))
-
-
-class FrontInfo:
-    """The reference front of a problem (true or proxy), the HV reference point and the box
-    [ideal, ref] every metric is normalised by."""
-
-    MIN_EXTENT = 0.05  # CI is undefined when an even cover of the front spreads less than this
-
-    def __init__(self, front, ref, k, prefs=None):
-        self.front = np.asarray(front, dtype=np.float64)
-        self.ideal = self.front.min(axis=0)
-        self.ref = np.asarray(ref, dtype=np.float64)
-        self.scale = np.where(self.ref > self.ideal, self.ref - self.ideal, 1.0)
-        self.even_spread = mean_pairwise(self.normalise(farthest_points(self.front, k)))
-        self.targets = None
-        if prefs is not None:   # EPO's targets: front points with f parallel to w
-            unit = self.front / np.linalg.norm(self.front, axis=1, keepdims=True)
-            self.targets = np.array([self.front[np.argmax(unit @ (w / np.linalg.norm(w)))]
-                                     for w in np.asarray(prefs)])
-
-    def normalise(self, pts):
-        return (np.asarray(pts, dtype=np.float64) - self.ideal) / self.scale
-
-    def collapse_index(self, pts):
-        if self.even_spread < self.MIN_EXTENT:
-            return None
-        return 1.0 - mean_pairwise(self.normalise(pts)) / self.even_spread
-
-    def metrics(self, pts, known, preference_set=True):
-        """hv: hypervolume of the set as a fraction of the box volume; igd (normalised); spread
-        (mean pairwise normalised distance); ci (preference sets only)."""
-        pts = np.asarray(pts, dtype=np.float64)
-        pts = pts[np.all(np.isfinite(pts), axis=1)]
-        if pts.shape[0] == 0:
-            return {"hv": 0.0, "igd": math.inf if known else None, "spread": 0.0,
-                    "ci": 1.0 if preference_set and self.even_spread >= self.MIN_EXTENT
-                    else None}
-        inside = pts[np.all(pts < self.ref, axis=1)]
-        hv = pareto.hypervolume(inside, self.ref) / float(np.prod(self.scale)) \
-            if inside.shape[0] else 0.0
-        return {"hv": float(hv), "spread": mean_pairwise(self.normalise(pts)),
-                "ci": self.collapse_index(pts) if preference_set else None,
-                "igd": float(pareto.igd(self.normalise(pts), self.normalise(self.front)))
-                if known else None}
+# the study's measures (epo_ray, FrontInfo: collapse index, apparent conflict) live in
+# madam/study.py, shared with notebook 01 and `python -m madam demo`
 
 
 # ============================================================================ PSL
@@ -433,40 +340,9 @@ def claim1(names, steps_by, quick, workers, log):
 
 # ============================================================================ claim 2
 def apparent_conflict(problem, opt_name, lr, seed, steps):
-    """(conflicting steps, eligible steps). Eligible: MGDA's d decreases every objective to
-    first order by a clear margin (g_i . d > 1e-6 |g_i| |d| for all i). Conflicting: the
-    optimiser's step s = x_t - x_{t+1} (before any projection on the problem's box) increases
-    one: g_i . s < -(1e-6 |g_i| |s| + 8 eps_mach |g_i| |x|) (the margin covers the rounding of
-    s as a difference of iterates)."""
-    rng = np.random.default_rng(seed)
-    batch_rng = np.random.default_rng(seed + 1)
-    x = np.array(problem.initial_points(1, rng)[0], dtype=np.float64)
-    opt = make_optimizer(opt_name, x, lr)
-    mgda = solvers.MGDA()
-    eligible = conflicts = 0
-    batch = problem.new_batch(batch_rng)
-    eps = np.finfo(np.float64).eps
-    with np.errstate(all="ignore"):
-        for _ in range(steps):
-            f, jac = problem.losses_and_jacobian(x, batch)
-            if not np.all(np.isfinite(jac)):
-                break
-            lam, d = mgda.solve(jac, f)
-            before = x.copy()
-            if opt_name == "madam":
-                opt.step(jac, preference=lam)
-            else:
-                opt.step(d)
-            s = before - x
-            problem.project(x)
-            gnorm = np.linalg.norm(jac, axis=1)
-            if np.all(jac @ d > 1e-6 * gnorm * np.linalg.norm(d)):
-                eligible += 1
-                tol = 1e-6 * gnorm * np.linalg.norm(s) + 8 * eps * gnorm * np.linalg.norm(before)
-                conflicts += int(np.any(jac @ s < -tol))
-            if batch is not None:
-                batch = problem.new_batch(batch_rng)
-    return conflicts, eligible
+    """(conflicting steps, eligible steps) under MGDA: see madam.study.apparent_conflict."""
+    return study.apparent_conflict(problem, lambda x: make_optimizer(opt_name, x, lr), seed,
+                                   steps)
 
 
 def claim2(steps, seeds, log, tuned=None):

@@ -15,12 +15,14 @@ from . import amoo as _amoo
 # The AMOO weightings live in madam.amoo (they need HVPs); they are solvers like the others.
 solvers.CAMOO, solvers.PAMOO = _amoo.CAMOO, _amoo.PAMOO
 from .runs import LRTuning, RunResult, load_results, preference_grid, run, tune_lr
+from . import study
 
 __version__ = "0.1.0"
 
 __all__ = ["SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion", "Optimizer",
-           "NonFiniteError", "MAdam", "hutchinson_diag", "hvp_from_grad", "pu_solve", "set_num_threads", "get_num_threads", "show_config", "config",
-           "pareto", "problems", "solvers", "plot", "MADA", "HyperAdam", "AdamHD",
+           "NonFiniteError", "MAdam", "hutchinson_diag", "hvp_from_grad", "pu_solve",
+           "set_num_threads", "get_num_threads", "show_config", "config",
+           "pareto", "problems", "solvers", "plot", "study", "MADA", "HyperAdam", "AdamHD",
            "run", "tune_lr", "RunResult", "LRTuning", "load_results", "preference_grid"]
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m madam demo [--out FILE] [--steps N]`` and ``python -m madam config``."""
+"""Command line: ``python -m madam demo [--out FILE] [--steps N]``, ``python -m madam gallery
+[--out FILE] [--steps N]`` and ``python -m madam config``."""
 import argparse
 import sys
 
@@ -6,9 +7,15 @@ import sys
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m madam", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the optimisers on small problems, write a figure")
+    demo = commands.add_parser(
+        "demo", help="re-run the Pareto-collapse study's clearest pieces, write a figure")
     demo.add_argument("--out", default="madam-demo.png", help="output image (default: %(default)s)")
-    demo.add_argument("--steps", type=int, default=None, help="steps per run (default 3000)")
+    demo.add_argument("--steps", type=int, default=None, help="steps per run (default 1500)")
+    gallery = commands.add_parser(
+        "gallery", help="every single-objective optimiser on Rosenbrock and a quadratic")
+    gallery.add_argument("--out", default="madam-gallery.png",
+                         help="output image (default: %(default)s)")
+    gallery.add_argument("--steps", type=int, default=None, help="steps per run (default 3000)")
     commands.add_parser("config", help="print the compiled core's configuration")
     args = parser.parse_args(argv)
 
@@ -17,12 +24,14 @@ def main(argv=None):
     if args.command == "config":
         madam.show_config()
         return 0
-    from madam import demo as demo_module
-
-    steps = demo_module.STEPS if args.steps is None else args.steps
+    if args.command == "demo":
+        from madam import demo as module
+    else:
+        from madam import gallery as module
+    steps = module.STEPS if args.steps is None else args.steps
     if steps < 1:
         parser.error("--steps must be >= 1")
-    out = demo_module.main(args.out, steps)
+    out = module.main(args.out, steps)
     print(f"wrote {out}")
     return 0
 

@@ -57,12 +57,20 @@ def test_triad_and_all_finite():
     assert not madam._core.all_finite(a)
 
 
-def test_demo_cli_writes_figure(tmp_path):
-    out = tmp_path / "demo.png"
-    result = subprocess.run([sys.executable, "-m", "madam", "demo", "--steps", "100",
+@pytest.mark.parametrize("command", ["demo", "gallery"])
+def test_cli_writes_figure(tmp_path, command):
+    out = tmp_path / f"{command}.png"
+    result = subprocess.run([sys.executable, "-m", "madam", command, "--steps", "60",
                              "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {out}" in result.stdout
+
+
+def test_cli_rejects_bad_steps():
+    result = subprocess.run([sys.executable, "-m", "madam", "demo", "--steps", "0"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "--steps" in result.stderr
 
 
 def test_readme_quickstart_runs(tmp_path, monkeypatch):
