@@ -75,42 +75,17 @@ static void mada_blocks_sum(double partial[][CM_MADA_NHYPER], size_t nb, int nq,
 static inline int cm_closed_unit(double x) { return x >= 0.0 && x <= 1.0; }
 
 /* ------------------------------------------------------------------ the typed kernels */
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_base)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_base)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_IMPL_HEADER "mada_impl.h"
+#define CM_ISA base
+#include "instantiate.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MADA_HAVE_AVX2 1
 #pragma GCC push_options
 #pragma GCC target("avx2")
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_avx2)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_avx2)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_ISA avx2
+#include "instantiate.h"
 
 #pragma GCC pop_options
 
@@ -119,21 +94,8 @@ static inline int cm_closed_unit(double x) { return x >= 0.0 && x <= 1.0; }
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw", "prefer-vector-width=512")
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_avx512)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_avx512)
-#include "mada_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_ISA avx512
+#include "instantiate.h"
 
 #pragma GCC pop_options
 #endif
@@ -142,14 +104,16 @@ static inline int cm_closed_unit(double x) { return x >= 0.0 && x <= 1.0; }
  * the baseline build, so tests can compare the two). */
 #ifdef MADA_HAVE_AVX2
 /* 3: AVX-512 where cm_simd_level allows AVX2 and the CPU has AVX-512 F/VL/DQ/BW. */
+/* No cached flag: a static written on first use would be a data race between threads calling
+ * in at once (CFFI drops the GIL); __builtin_cpu_supports only reads the CPU model that libgcc
+ * filled in at load time. */
 static int mada_level(const cm_exec_config *exec)
 {
-    static int avx512 = -1;
     if (cm_simd_level(exec) != 2) return 1;
-    if (avx512 < 0)
-        avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                 __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-    return avx512 ? 3 : 2;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+               ? 3
+               : 2;
 }
 #define MADA_PICK(name, T, args)                                                               \
     (mada_level(exec) == 3   ? CM_CAT(CM_CAT(name, T), _avx512) args                           \

@@ -102,41 +102,16 @@ static int madam_check(const cm_madam_config *cfg, int64_t step, int n_obj, int 
     return CM_OK;
 }
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_base)
-#include "madam_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_base)
-#include "madam_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_IMPL_HEADER "madam_impl.h"
+#define CM_ISA base
+#include "instantiate.h"
 
 #ifdef CM_HAVE_AVX2_BUILD
 #pragma GCC push_options
 #pragma GCC target("avx2")
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_avx2)
-#include "madam_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_avx2)
-#include "madam_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_ISA avx2
+#include "instantiate.h"
 
 #pragma GCC pop_options
 #endif

@@ -8,41 +8,16 @@
 
 #include "internal.h"
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_base)
-#include "optim_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_base)
-#include "optim_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_IMPL_HEADER "optim_impl.h"
+#define CM_ISA base
+#include "instantiate.h"
 
 #ifdef CM_HAVE_AVX2_BUILD
 #pragma GCC push_options
 #pragma GCC target("avx2")
 
-#define REAL float
-#define SQRT sqrtf
-#define SFX(name) CM_CAT(name, _f32_avx2)
-#include "optim_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
-
-#define REAL double
-#define SQRT sqrt
-#define SFX(name) CM_CAT(name, _f64_avx2)
-#include "optim_impl.h"
-#undef SFX
-#undef SQRT
-#undef REAL
+#define CM_ISA avx2
+#include "instantiate.h"
 
 #pragma GCC pop_options
 #endif
