@@ -103,8 +103,9 @@ def grad_list(grads, params, single, param_spans):
 
 
 # ----------------------------------------------------------------------------- hyperparameters
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def real(name, value):
+    """A finite real number as a float (bools are refused: they are not hyperparameters)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
@@ -112,11 +113,46 @@ def _real(name, value):
     return value
 
 
+_real = real
+
+
+def positive(name, value):
+    value = real(name, value)
+    if value <= 0.0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
 def nonnegative(name, value):
-    value = _real(name, value)
+    value = real(name, value)
     if value < 0.0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value
+
+
+def integer(name, value, minimum):
+    """An int >= minimum (Python or NumPy integers; bools are refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def real_vector(name, value):
+    """A non-empty 1-D float64 copy of a real array-like (complex, object and bool-free checks
+    by dtype; the values themselves are not checked)."""
+    if isinstance(value, np.ndarray) and (not np.issubdtype(value.dtype, np.number)
+                                          or np.issubdtype(value.dtype, np.complexfloating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of real numbers, got {value!r}") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {arr.shape}")
+    return arr
 
 
 def closed_unit(name, value):

@@ -32,15 +32,15 @@ estimators) and every choice the paper left open; ``cmadam/include/cmadam_madam.
 per-element arithmetic of the fused C kernel.
 """
 import math
-import numbers
 
 import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import Hyper, NonFiniteError, _overlapping, nonnegative
+from ._validate import Hyper, NonFiniteError, _overlapping, nonnegative, real_vector
+from ._validate import integer as _int
 from ._validate import betas as _betas
-from .optim import Optimizer, _plain, _scalar
+from .optim import Optimizer, _scalar
 
 __all__ = ["MAdam", "ESTIMATORS", "RAMPUP_SCHEDULES"]
 
@@ -54,14 +54,6 @@ _MAX_OBJ = 4096
 
 
 # ----------------------------------------------------------------------------- validators
-def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _nonneg_int(name, value):
     return _int(name, value, 0)
 
@@ -90,15 +82,7 @@ def _solver(value):
 
 def _preference(value, n_obj):
     """A user's lambda: C finite entries >= 0 summing to 1 within 1e-9 (float64 copy)."""
-    if isinstance(value, np.ndarray) and (not np.issubdtype(value.dtype, np.number)
-                                          or np.issubdtype(value.dtype, np.complexfloating)):
-        raise TypeError(f"preference must hold real numbers, got dtype {value.dtype}")
-    try:
-        lam = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"preference must be a sequence of real numbers, got {value!r}") from None
-    if lam.ndim != 1 or lam.size == 0:
-        raise ValueError(f"preference must be a non-empty 1-D sequence, got shape {lam.shape}")
+    lam = real_vector("preference", value)
     if n_obj is not None and lam.size != n_obj:
         raise ValueError(f"preference has {lam.size} entries but there are {n_obj} objectives")
     if not np.all(np.isfinite(lam)):

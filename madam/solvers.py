@@ -49,6 +49,10 @@ import numpy as np
 
 from . import _core
 from ._validate import Hyper, flag
+from ._validate import integer as _int
+from ._validate import nonnegative as _nonnegative
+from ._validate import positive as _positive
+from ._validate import real_vector as _vector
 from ._inner import linprog, min_norm_2, min_norm_frank_wolfe, qp_active_set
 
 __all__ = ["Solver", "LinearScalarization", "Tchebycheff", "RLW", "DWA", "MGDA", "PCGrad",
@@ -59,38 +63,6 @@ _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # ----------------------------------------------------------------------------- validation
-def _real(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _positive(name, value):
-    value = _real(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _nonnegative(name, value):
-    value = _real(name, value)
-    if value < 0.0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _seed(name, value):
     if value is None:
         return None
@@ -117,20 +89,6 @@ def _max_norm(name, value):
 
 def _optional_nonnegative(name, value):
     return None if value is None else _nonnegative(name, value)
-
-
-def _vector(name, value):
-    """A 1-D float64 copy of a real array-like."""
-    if isinstance(value, np.ndarray) and (not np.issubdtype(value.dtype, np.number)
-                                          or np.issubdtype(value.dtype, np.complexfloating)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of real numbers, got {value!r}") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {arr.shape}")
-    return arr
 
 
 def check_preference(value, name="preference", positive=False):
