@@ -715,7 +715,9 @@ def run(problems, solvers, optimizers, *, preferences=None, seeds=(0,), steps=10
     docstring for the specifications and for what one run does.
 
     Args:
-        problems, solvers, optimizers: one specification, a list, or a ``{label: spec}`` dict.
+        problems: one specification, a list, or a ``{label: spec}`` dict.
+        solvers: the same, for the solvers.
+        optimizers: the same, for the optimisers.
         preferences: None, or an array (P, C) of preferences on the simplex (one row: (C,)).
             Only solvers that take a preference are run once per row; :func:`preference_grid`
             makes a lattice.
