@@ -34,7 +34,6 @@ for C = 2).
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +45,7 @@ from madam import _core
 from madam.madam_opt import MAdam
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_optim import CpuMeter, interference_note  # noqa: E402  (same folder)
+from bench_optim import CpuMeter, cpu_model, interference_note  # noqa: E402  (same folder)
 
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
 K = 2  # objectives drawn per step in the sampled mode
@@ -97,17 +96,6 @@ class NumpyMAdam:
         np.divide(self.m, tmp, out=tmp)
         tmp *= LR / bc1
         self.p -= tmp
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median_time(fn, number):
