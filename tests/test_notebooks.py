@@ -1,6 +1,10 @@
 """The notebooks: each runs top to bottom (nbclient, the interpreter running the tests as its
-kernel, in notebooks/ as Jupyter would run it, 180 s at most), is stored without outputs, and
-ends with a "What this shows" paragraph that states numbers."""
+kernel, in notebooks/ as Jupyter would run it, 180 s at most) without leaving files there, is
+stored without outputs, and ends with a "What this shows" paragraph that states numbers.
+
+The working folder is notebooks/ rather than a temporary one because 01_pareto_collapse finds
+benchmarks/ relative to it; no notebook writes into its working folder (checked below), so
+nothing lands in the repository."""
 import json
 import os
 import sys
@@ -33,6 +37,11 @@ def test_stored_clean_and_ends_with_what_this_shows(path):
         f"{path.name}: 'What this shows' must state the measured numbers"
 
 
+def _files(folder):
+    return {p.relative_to(folder) for p in folder.rglob("*")
+            if ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts}
+
+
 def _kernel_manager():
     """A kernel manager whose kernel runs this very interpreter (whatever kernels Jupyter may
     have installed elsewhere), from a spec written under the git-ignored build/ folder."""
@@ -56,8 +65,11 @@ def test_runs_top_to_bottom(path):
     client = nbclient.NotebookClient(
         nb, km=_kernel_manager(), timeout=TIMEOUT_S,
         resources={"metadata": {"path": str(path.parent)}})
+    before = _files(path.parent)
     start = time.perf_counter()
     client.execute(env=dict(os.environ, MPLBACKEND="Agg"))
     elapsed = time.perf_counter() - start
+    left = sorted(str(p) for p in _files(path.parent) - before)
+    assert not left, f"{path.name} wrote {left} into notebooks/"
     assert elapsed < TIMEOUT_S, f"{path.name} took {elapsed:.0f} s"
     print(f"{path.name}: {elapsed:.1f} s")
