@@ -491,6 +491,27 @@ def test_camoo_and_pamoo_under_the_runner():
     assert np.all(camoo.final_losses.sum(1) < ew.final_losses.sum(1))
 
 
+@pytest.mark.parametrize("optimizer", [("SGD", {"lr": 0.1}), ("Adam", {"lr": 0.05}),
+                                       ("MAdam", {"lr": 0.05})])
+def test_camoo_and_pamoo_under_sgd_adam_and_madam(optimizer):
+    """The solver interface is all they need: the same CAMOO/PAMOO run under each optimiser
+    (MAdam calls the solver itself inside step(J, f)); CAMOO's weights are what it reports."""
+    p = problems.AMOOSelection(n_obj=4, dim=6)
+    res = run(p, {"camoo": lambda: CAMOO.icml(p.hvps, n_samples=2),
+                  "camoo_seed": lambda: CAMOO.seed_variant(p.hvps, n_samples=4, pu_iters=20),
+                  "pamoo": lambda: PAMOO(iters=50)},
+              {optimizer[0]: optimizer}, seeds=[0], steps=30, record_every=10)
+    assert not any(row["diverged"] for row in res.grid)
+    for label in ("camoo", "camoo_seed"):
+        sel = res.select(solver=label)
+        assert np.all(sel.final_lambdas[:, -1] > 0.9), (label, sel.final_lambdas)
+        assert np.all(np.isfinite(sel.lambdas))
+    assert np.all(np.isfinite(res.select(solver="pamoo").final_losses))
+    # under MAdam the runner's weights are the ones MAdam took from the solver
+    if optimizer[0] == "MAdam":
+        assert res.select(solver="camoo").grid[0]["optimizer_class"] == "MAdam"
+
+
 # ============================================================================ the ICML problem
 @pytest.mark.parametrize("setup", ["switching", "selection", "approximate_optimum"])
 def test_power_loss_mlp_derivatives(setup):
@@ -521,6 +542,15 @@ def test_power_loss_mlp_derivatives(setup):
     v = np.random.default_rng(1).standard_normal(b * do)
     fd = (out_grad(r + eps * v.reshape(b, do)) - out_grad(r - eps * v.reshape(b, do))) / (2 * eps)
     np.testing.assert_allclose(p.output_hvps(x, v), fd, rtol=1e-6, atol=1e-9)
+    # the per-point cache follows x (and the batch) by value
+    fresh = PowerLossMLP(setup, d_in=3, hidden=8, d_out=4, batch_size=5)
+    x2 = x + 0.1
+    np.testing.assert_array_equal(p.output_hvps(x2, v), fresh.output_hvps(x2, v))
+    other = fresh.new_batch(np.random.default_rng(5)) if not fresh.full_batch else \
+        problems.Batch(p.batch.inputs + 0.5, p.batch.targets)
+    np.testing.assert_array_equal(p.output_hvps(x2, v, other), fresh.output_hvps(x2, v, other))
+    if setup != "selection":   # powers 1: the output Hessian does not depend on the residual
+        assert not np.array_equal(p.output_hvps(x2, v, other), p.output_hvps(x2, v))
     assert p.new_batch(np.random.default_rng(0)) is None
     with pytest.raises(NotImplementedError):
         p.hvps(x, np.ones(p.dim))

@@ -37,13 +37,17 @@ static int SFX(cm_hutchinson_accumulate)(const cm_exec_config *exec, size_t rows
                                       const REAL *z, const REAL *hz, REAL *acc)
 {
     if (!z || !hz || !acc) return CM_ERR_NULL;
+    const int nt = cm_loop_threads(exec, rows * n);
+    const long long nn = (long long)n;
+    /* one parallel region; each thread takes the same static share of every row, with no
+     * barrier between rows (the rows are independent). "if(parallel: ...)" as everywhere in
+     * the core, although on a plain parallel construct a bare if() would not touch the simd */
+#pragma omp parallel num_threads(nt) if(parallel: nt > 1)
     for (size_t r = 0; r < rows; r++) {
         const REAL *restrict h = hz + r * n;
         REAL *restrict a = acc + r * n;
         const REAL *restrict zz = z;
-        const int nt = cm_loop_threads(exec, n);
-        const long long nn = (long long)n;
-        AMOO_PFOR(nt)
+#pragma omp for simd schedule(static) nowait
         for (long long i = 0; i < nn; i++) a[i] = a[i] + zz[i] * h[i];
     }
     return CM_OK;

@@ -262,6 +262,35 @@ static void test_hutchinson(void)
         CHECK_INT_EQ(cm_hutchinson_accumulate_f64(&variants[k], 2, big, zb, hb, a2), CM_OK);
         CHECK(memcmp(a1, a2, 2 * big * sizeof(double)) == 0);
     }
+    /* float32, three rows of an odd length, threads 1, 2, default and the baseline ISA */
+    const size_t odd = 30011;
+    float *zf = fvec(odd), *hf = fvec(3 * odd), *f1 = fvec(3 * odd), *f2 = fvec(3 * odd);
+    CHECK_INT_EQ(cm_rademacher_f32(&e, 4, 5, 6, odd, zf), CM_OK);
+    for (size_t i = 0; i < 3 * odd; i++) {
+        hf[i] = (float)(unif() - 0.5);
+        f1[i] = (float)(unif() - 0.5);
+    }
+    memcpy(f2, f1, 3 * odd * sizeof(float));
+    CHECK_INT_EQ(cm_hutchinson_accumulate_f32(&e, 3, odd, zf, hf, f1), CM_OK);
+    int same32 = 1;
+    float *f3 = fvec(3 * odd);
+    for (int k = 0; k < 3; k++) {
+        memcpy(f3, f2, 3 * odd * sizeof(float));
+        CHECK_INT_EQ(cm_hutchinson_accumulate_f32(&variants[k], 3, odd, zf, hf, f3), CM_OK);
+        same32 &= memcmp(f1, f3, 3 * odd * sizeof(float)) == 0;
+    }
+    CHECK(same32);
+    /* and it is the plain elementwise sum */
+    int plain = 1;
+    for (size_t r = 0; r < 3; r++)
+        for (size_t i = 0; i < odd; i++)
+            plain &= f1[r * odd + i] == f2[r * odd + i] + zf[i] * hf[r * odd + i];
+    CHECK(plain);
+    free(zf);
+    free(hf);
+    free(f1);
+    free(f2);
+    free(f3);
     free(zb);
     free(hb);
     free(a1);
