@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -41,46 +42,8 @@ import madam
 from madam import _core
 from madam.amoo import pu_solve, rademacher
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-class CpuMeter:
-    """CPU time other processes used while a block ran (/proc/stat busy minus our own)."""
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK")
-        self.start = self._read()
-
-    @staticmethod
-    def _read():
-        try:
-            with open("/proc/stat") as f:
-                cpu = [int(x) for x in f.readline().split()[1:]]
-            with open("/proc/self/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6], int(fields[11]) + int(fields[12]), \
-            time.perf_counter()
-
-    def note(self):
-        end = self._read()
-        if end is None or self.start is None:
-            return "other processes: unknown"
-        (b0, o0, t0), (b1, o1, t1) = self.start, end
-        other = max(0, (b1 - b0) - (o1 - o0)) / self.tick
-        wall = t1 - t0
-        flag = "  <-- INTERFERENCE: timings are suspect" if other > 0.05 * wall else ""
-        return f"other processes used {other:.1f} CPU-s during {wall:.1f} s{flag}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_optim import CpuMeter, cpu_model, interference_note  # noqa: E402  (same folder)
 
 
 def numpy_pu(a, iters, tau=0.01):
@@ -211,7 +174,7 @@ def main():
                           f"{r['ms'] / hu['madam C']['ms']:>15.2f}x")
                 out["results"].append({"threads": threads, "dtype": name, "triad_gbs": triad,
                                        "pu": pu, "hutchinson": hu})
-            print("\n" + meter.note())
+            print("\n" + interference_note(meter)[0])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -26,15 +26,18 @@ CAMOO ``point=`` (a callable returning x, or (x, batch)). See docs/amoo.md.
 """
 import inspect
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _core
 from ._core import ffi, lib
-from ._validate import Hyper
-from .problems import Batch, TeacherStudent, _rng_arg, _torch_linear_init
+from ._validate import Hyper, integer
+from ._validate import flag as _flag
+from ._validate import nonnegative as _nonneg
+from ._validate import positive as _positive
+from ._validate import real as _real
+from .problems import Batch, TeacherStudent, _rng_arg
 from .solvers import Solver
 
 __all__ = ["rademacher", "hutchinson_diag", "HutchinsonEMA", "hvp_from_grad", "pu_solve",
@@ -47,36 +50,8 @@ _STATE_FORMAT = 1
 
 
 # ============================================================================ argument checks
-def _real(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _nonneg(name, value):
-    value = _real(name, value)
-    if value < 0.0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _positive(name, value):
-    value = _real(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
 def _int(name, value, minimum=0):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return integer(name, value, minimum)
 
 
 def _uint64(name, value):
@@ -91,12 +66,6 @@ def _beta(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
-
-
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _choice(options):

@@ -63,73 +63,16 @@ static size_t amoo_block_start(size_t n, size_t nb, size_t b)
 }
 
 /* ------------------------------------------------------------------ the typed kernels */
-#define REAL float
-#define FABS fabsf
-#define EXP expf
-#define LOG logf
-#define REAL_TINY FLT_MIN
-#define GEMV cblas_sgemv
-#define SFX(name) CM_CAT(name, _f32_base)
-#include "amoo_impl.h"
-#undef SFX
-#undef GEMV
-#undef REAL_TINY
-#undef LOG
-#undef EXP
-#undef FABS
-#undef REAL
-
-#define REAL double
-#define FABS fabs
-#define EXP exp
-#define LOG log
-#define REAL_TINY DBL_MIN
-#define GEMV cblas_dgemv
-#define SFX(name) CM_CAT(name, _f64_base)
-#include "amoo_impl.h"
-#undef SFX
-#undef GEMV
-#undef REAL_TINY
-#undef LOG
-#undef EXP
-#undef FABS
-#undef REAL
+#define CM_IMPL_HEADER "amoo_impl.h"
+#define CM_ISA base
+#include "instantiate.h"
 
 #ifdef CM_HAVE_AVX2_BUILD
 #pragma GCC push_options
 #pragma GCC target("avx2")
 
-#define REAL float
-#define FABS fabsf
-#define EXP expf
-#define LOG logf
-#define REAL_TINY FLT_MIN
-#define GEMV cblas_sgemv
-#define SFX(name) CM_CAT(name, _f32_avx2)
-#include "amoo_impl.h"
-#undef SFX
-#undef GEMV
-#undef REAL_TINY
-#undef LOG
-#undef EXP
-#undef FABS
-#undef REAL
-
-#define REAL double
-#define FABS fabs
-#define EXP exp
-#define LOG log
-#define REAL_TINY DBL_MIN
-#define GEMV cblas_dgemv
-#define SFX(name) CM_CAT(name, _f64_avx2)
-#include "amoo_impl.h"
-#undef SFX
-#undef GEMV
-#undef REAL_TINY
-#undef LOG
-#undef EXP
-#undef FABS
-#undef REAL
+#define CM_ISA avx2
+#include "instantiate.h"
 
 #pragma GCC pop_options
 #endif
