@@ -40,7 +40,7 @@ import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import Hyper, NonFiniteError, flag, grad_list, nonnegative
+from ._validate import Hyper, flag, grad_list, nonnegative
 from ._validate import betas as _betas
 from .optim import Optimizer, _plain, _scalar
 
@@ -390,15 +390,8 @@ class MADA(Optimizer):
         Returns True if the step was applied, False if it was skipped (nonfinite="skip")."""
         grads, names = grad_list(grads, self._params, self._single, self._param_spans)
         self._check_combination()
-        if self.nonfinite != "ignore":
-            for name, g in zip(names, grads):
-                if not _core.all_finite(g):
-                    if self.nonfinite == "skip":
-                        self.skipped_steps += 1
-                        return False
-                    raise NonFiniteError(
-                        f"{name} contains NaN or Inf; nothing was updated "
-                        "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+        if not self._inputs_finite(zip(names, grads)):
+            return False
         exec_cfg = _core.exec_config()
         t = self.step_count + 1
         hypergrad = [math.nan] * 7

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import Hyper, NonFiniteError, _overlapping, nonnegative, real_vector
+from ._validate import Hyper, _overlapping, nonnegative, real_vector
 from ._validate import integer as _int
 from ._validate import betas as _betas
 from .optim import Optimizer, _scalar
@@ -441,19 +441,12 @@ class MAdam(Optimizer):
                              "only the requested rows")
         self._check_combination()
 
-        if self.nonfinite != "ignore":
-            arrays = list(zip(names, jacs))
-            if dirs is not None:
-                arrays += list(zip(["direction"] if self._single else
-                                   [f"direction[{i}]" for i in range(len(dirs))], dirs))
-            for name, a in arrays:
-                if not _core.all_finite(a):
-                    if self.nonfinite == "skip":
-                        self.skipped_steps += 1
-                        return False
-                    raise NonFiniteError(
-                        f"{name} contains NaN or Inf; nothing was updated "
-                        "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+        arrays = list(zip(names, jacs))
+        if dirs is not None:
+            arrays += list(zip(["direction"] if self._single else
+                               [f"direction[{i}]" for i in range(len(dirs))], dirs))
+        if not self._inputs_finite(arrays):
+            return False
 
         if lam is None:
             lam = self._solve(jacs, losses, c)

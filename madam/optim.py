@@ -87,6 +87,22 @@ class Optimizer:
         """The parameter arrays (updated in place by step)."""
         return list(self._params)
 
+    def _inputs_finite(self, named_arrays):
+        """The nonfinite policy, applied before anything is written: True if the step may go
+        on; False (the step is skipped and counted) under "skip" when an array holds NaN/Inf;
+        NonFiniteError under "raise". "ignore" scans nothing."""
+        if self.nonfinite == "ignore":
+            return True
+        for name, a in named_arrays:
+            if not _core.all_finite(a):
+                if self.nonfinite == "skip":
+                    self.skipped_steps += 1
+                    return False
+                raise NonFiniteError(
+                    f"{name} contains NaN or Inf; nothing was updated "
+                    "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+        return True
+
     def step(self, grads):
         """Apply one update in place. ``grads`` has the structure, shapes and dtypes of params.
 
@@ -94,15 +110,8 @@ class Optimizer:
         """
         grads, names = grad_list(grads, self._params, self._single, self._param_spans)
         self._check_combination()
-        if self.nonfinite != "ignore":
-            for name, g in zip(names, grads):
-                if not _core.all_finite(g):
-                    if self.nonfinite == "skip":
-                        self.skipped_steps += 1
-                        return False
-                    raise NonFiniteError(
-                        f"{name} contains NaN or Inf; nothing was updated "
-                        "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+        if not self._inputs_finite(zip(names, grads)):
+            return False
         cfg = ffi.new(f"{self._config_type} *")
         self._fill_config(cfg)
         exec_cfg = _core.exec_config()
