@@ -36,6 +36,17 @@ EPO takes logarithms of the losses; a shift changes neither gradients nor Pareto
     python benchmarks/collapse.py --quick         # a smoke run (~1 min)
     python benchmarks/collapse.py --out results.json
     python benchmarks/collapse.py --summarise benchmarks/results/collapse.json   # tables only
+    python benchmarks/collapse.py --psl-scale     # the scale study below (~3 min on 2 cores)
+
+The scale study (``--psl-scale``, madam.psl): where collapse can act. One PSL hypernetwork is
+trained at a new preference p every step on two quadratics whose first loss is scaled by
+s in {1, 1e2, 1e4}; the step scalarises the raw losses with lambda(p) = (p / s) / sum(p / s), so
+the exact target of every preference is the same for every s while the scalarised direction's
+size changes with p by up to s. Gradients exact or noisy (noise scaled with each objective, as
+minibatch noise); budgets 250, 1000, 4000 steps; Adam, MAdam, SGD and Adam on the normalised
+losses (the practitioner's fix); learning rates tuned per (s, noise, budget, method) on seeds
+100, 101 by the mean distance to the targets; 10 paired evaluation seeds (0-9). Writes
+benchmarks/results/collapse_psl.json (with the package version and core source hash).
 
 Writes a JSON file (default benchmarks/results/collapse.json) that notebooks/01_pareto_collapse.ipynb
 reads, and prints the tables.
@@ -49,7 +60,7 @@ import time
 import numpy as np
 
 import madam
-from madam import pareto, problems, solvers, study
+from madam import pareto, problems, psl, solvers, study
 from madam.madam_opt import MAdam
 from madam.study import FrontInfo, Shifted, epo_ray
 
@@ -428,6 +439,30 @@ def print_tables(c1, table, c2):
         print(f"  {name:<18} {row['kind']:<11} " + "; ".join(parts))
 
 
+def psl_scale_study(workers, quick):
+    """Run madam.psl.scale_study, print its paired table, write results/collapse_psl.json."""
+    t0 = time.perf_counter()
+    kw = dict(budgets=(250,), eval_seeds=(0, 1, 2)) if quick else {}
+    result = psl.scale_study(workers=workers, **kw)
+    result["provenance"] = study.provenance()
+    result["seconds"] = time.perf_counter() - t0
+    print(f"{'noise':>5} {'s':>6} {'steps':>5} {'method':<16} {'lr':>8} "
+          + "".join(f"{m:>22}" for m in psl.METRICS) + "   paired vs Adam (mean +- 95 %)")
+    for r in psl.paired_table(result):
+        cells = "".join(f"{r[m][0]:>13.3f} +- {r[m][1]:<5.3f}" for m in psl.METRICS)
+        vs = r.get("vs_adam")
+        pair = "" if vs is None else "  ".join(
+            f"{m[:6]} {vs[m]['mean']:+.3f}+-{vs[m]['half']:.3f}" for m in psl.METRICS
+            if vs[m]["mean"] is not None and vs[m]["half"] is not None)
+        print(f"{r['noise']:>5g} {r['scale']:>6g} {r['steps']:>5} {r['method']:<16} "
+              f"{r['lr']:>8.1e} {cells}  {pair}")
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                       "collapse_psl_quick.json" if quick else "collapse_psl.json")
+    with open(out, "w") as fh:
+        json.dump(result, fh)
+    print(f"wrote {out} in {result['seconds']:.0f} s")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -435,9 +470,14 @@ def main():
                                                   "results", "collapse.json"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--problems", default="vlmop2,zdt1,cagrad_toy,teacher_student,wine_mtl")
+    ap.add_argument("--psl-scale", action="store_true", help="run only the PSL scale study "
+                    "(madam.psl.scale_study) and write results/collapse_psl.json")
     ap.add_argument("--summarise", metavar="JSON", help="only recompute and print the summary "
                     "of an existing results file (rewritten in place)")
     args = ap.parse_args()
+    if args.psl_scale:
+        psl_scale_study(args.workers, args.quick)
+        return
     if args.summarise:
         with open(args.summarise) as fh:
             saved = json.load(fh)

@@ -1,12 +1,23 @@
-"""The notebooks: each runs top to bottom (nbclient, the interpreter running the tests as its
-kernel, in notebooks/ as Jupyter would run it, 180 s at most) without leaving files there, is
-stored without outputs, and ends with a "What this shows" paragraph that states numbers.
+"""The notebooks: each runs top to bottom from a copy in an empty folder (so it can reach nothing
+but the installed package), is stored without outputs, ends with a "What this shows" paragraph,
+and every number that paragraph quotes is one the notebook computed.
 
-The working folder is notebooks/ rather than a temporary one because 01_pareto_collapse finds
-benchmarks/ relative to it; no notebook writes into its working folder (checked below), so
-nothing lands in the repository."""
+The contract with each notebook: its last code cell defines ``HEADLINE``, a dict of
+``label -> text``, each text a number formatted exactly as the paragraph quotes it (for example
+``f"{spread:.2f}"``). After running the notebook, the test reads ``HEADLINE`` from the kernel and
+checks, against the final "What this shows" cell:
+
+* every decimal number in the paragraph (a number with a decimal point or an exponent; integers
+  such as seeds, step counts and sizes are not checked) is one of HEADLINE's texts, and
+* every HEADLINE text appears in the paragraph.
+
+No time limit: a notebook's run time is measured by ``benchmarks/bench_notebooks.py`` (a
+benchmark, not a test), so a loaded machine cannot fail the suite.
+"""
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -15,11 +26,46 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TIMEOUT_S = 180
+
+# a decimal number as prose writes it: 0.78, -0.012, 1.5e-3, 4e-07, 3.2 (not 5, not 2026)
+_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?(?:\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)(?![\w])",
+                     re.IGNORECASE)
 
 
 def load(path):
     return json.loads(path.read_text())
+
+
+def what_this_shows(nb):
+    """The text of the notebook's last cell (checked to be the 'What this shows' markdown)."""
+    last = nb["cells"][-1]
+    text = "".join(last["source"])
+    return last["cell_type"], text
+
+
+def quoted_numbers(text):
+    """The decimal numbers a paragraph quotes, as written (a leading sign dropped, since prose
+    writes 'fell by 0.12' for a difference of -0.12)."""
+    return [m.group(0).lstrip("+-\u2212") for m in _NUMBER.finditer(text)]
+
+
+def check_headline(text, headline):
+    """Problems (a list of strings) with a paragraph's numbers against HEADLINE."""
+    values = {str(v).lstrip("+-\u2212") for v in headline.values()}
+    problems = [f"quotes {n}, which is not in HEADLINE" for n in quoted_numbers(text)
+                if n not in values]
+    problems += [f"HEADLINE[{k!r}] = {v!r} is not quoted" for k, v in headline.items()
+                 if str(v).lstrip("+-\u2212") not in quoted_numbers(text)]
+    return problems
+
+
+def test_check_headline_catches_mismatch():
+    text = "Adam's spread ratio is 0.78 (MAdam 0.97) after 4000 steps at lr 3e-3; seed 7."
+    assert check_headline(text, {"a": "0.78", "m": "0.97", "lr": "3e-3"}) == []
+    assert check_headline(text, {"a": "0.79", "m": "0.97", "lr": "3e-3"}) == [
+        "quotes 0.78, which is not in HEADLINE", "HEADLINE['a'] = '0.79' is not quoted"]
+    assert check_headline("a drop of -0.12", {"d": "-0.12"}) == []
+    assert quoted_numbers("x 2026, 10 seeds, 1.5e-3, 4e-07 and v1.2.3") == ["1.5e-3", "4e-07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -29,17 +75,17 @@ def test_stored_clean_and_ends_with_what_this_shows(path):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs"), f"{path.name}: cell {i} is stored with outputs"
             assert cell.get("execution_count") is None, f"{path.name}: cell {i} has a count"
-    last = nb["cells"][-1]
-    text = "".join(last["source"])
-    assert last["cell_type"] == "markdown" and "what this shows" in text.lower(), \
+            src = "".join(cell["source"])
+            assert "sys.path" not in src and "benchmarks" not in src, \
+                f"{path.name}: cell {i} reaches outside the installed package"
+    kind, text = what_this_shows(nb)
+    assert kind == "markdown" and "what this shows" in text.lower(), \
         f"{path.name} must end with a 'What this shows' markdown cell"
-    assert "PLACEHOLDER" not in text and any(ch.isdigit() for ch in text), \
+    assert "PLACEHOLDER" not in text and quoted_numbers(text), \
         f"{path.name}: 'What this shows' must state the measured numbers"
-
-
-def _files(folder):
-    return {p.relative_to(folder) for p in folder.rglob("*")
-            if ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts}
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "HEADLINE" in "".join(code[-1]["source"]), \
+        f"{path.name}: the last code cell must define HEADLINE (see this file's docstring)"
 
 
 def _kernel_manager():
@@ -57,19 +103,34 @@ def _kernel_manager():
     return KernelManager(kernel_name="madam-tests", kernel_spec_manager=specs)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_runs_top_to_bottom(path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, km=_kernel_manager(), timeout=TIMEOUT_S,
-        resources={"metadata": {"path": str(path.parent)}})
-    before = _files(path.parent)
+def execute_copy(path, folder):
+    """Run a copy of the notebook at ``path`` in the empty ``folder``, with a final cell that
+    prints HEADLINE as JSON. Returns (HEADLINE, seconds, files the run left in ``folder``)."""
+    import nbformat
+    import nbclient
+
+    copy = Path(folder) / path.name
+    shutil.copy(path, copy)
+    nb = nbformat.read(copy, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import json as _json\n"
+                                              "print(_json.dumps(HEADLINE))"))
+    client = nbclient.NotebookClient(nb, km=_kernel_manager(), timeout=None,
+                                     resources={"metadata": {"path": str(folder)}})
     start = time.perf_counter()
     client.execute(env=dict(os.environ, MPLBACKEND="Agg"))
     elapsed = time.perf_counter() - start
-    left = sorted(str(p) for p in _files(path.parent) - before)
-    assert not left, f"{path.name} wrote {left} into notebooks/"
-    assert elapsed < TIMEOUT_S, f"{path.name} took {elapsed:.0f} s"
+    out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
+    left = sorted(p.name for p in Path(folder).iterdir() if p != copy)
+    return json.loads(out.strip().splitlines()[-1]), elapsed, left
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_runs_from_an_empty_folder_and_quotes_its_numbers(path, tmp_path):
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    headline, elapsed, left = execute_copy(path, tmp_path)
+    assert not left, f"{path.name} wrote {left} into its working folder"
+    _, text = what_this_shows(load(path))
+    problems = check_headline(text, headline)
+    assert not problems, f"{path.name}: " + "; ".join(problems)
     print(f"{path.name}: {elapsed:.1f} s")
