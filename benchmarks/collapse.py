@@ -1,4 +1,4 @@
-"""Test the MAdam paper's two claims where they should bite: Pareto collapse and apparent conflict.
+"""Test the MAdam paper's collapse claim: the first study (balanced scales) and the scale study.
 
 Claim 1 (collapse): "Adam's adaptive learning rate conflates preference weightings with gradient
 statistics, collapsing distinct Pareto trade-offs into near-identical solutions." Here: at equal
@@ -20,14 +20,9 @@ optimiser) on a grid (seeds 100, 101; criterion: hypervolume), on 5 evaluation s
   the true front, or of the nondominated union of every run on that problem where the front is
   unknown): 0 = as spread as an even cover of the front, 1 = all solutions on one point.
 
-Claim 2 (apparent conflict): the fraction of steps where the solver's direction decreases every
-objective to first order (g_i . d > 0 for all i) but the step the optimiser takes, s = x_t -
-x_{t+1}, increases one (g_i . s < 0 for some i); MGDA (whose d always satisfies the first
-condition away from Pareto-stationary points), Adam vs MAdam (SGD as the control, 0 by
-construction), on aligned problems (AMOO's specification example, teacher-student: a shared
-minimiser) and conflicting ones (VLMOP2, ZDT1, CAGrad toy, wine), each optimiser at the
-learning rate tuned for MGDA in claim 1 (3e-3 for Adam and MAdam, 1e-2 for SGD on AMOO's
-example).
+Claim 2 (apparent conflict) is measured by benchmarks/conflict.py (Adam and MAdam with and
+without momentum, at one learning rate per problem, problems labelled by measured front extent);
+it reads this study's tuned MGDA learning rates (madam.study.CONFLICT_LR).
 
 Problems with possibly non-positive losses are shifted by a constant (OFFSET) for every method:
 EPO takes logarithms of the losses; a shift changes neither gradients nor Pareto sets.
@@ -53,45 +48,28 @@ reads, and prints the tables.
 """
 import argparse
 import json
-import math
 import os
 import time
 
 import numpy as np
 
 import madam
-from madam import pareto, problems, psl, solvers, study
+from madam import pareto, psl, solvers, stats, study
 from madam.madam_opt import MAdam
-from madam.study import FrontInfo, Shifted, epo_ray
+from madam.study import FrontInfo, epo_ray
 
 OPTIMIZERS = ("adam", "madam", "sgd")
 LR_GRID = {"adam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "madam": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
            "sgd": (1e-3, 1e-2, 1e-1, 1.0, 10.0)}
-OFFSET = {"zdt1": 0.01, "vlmop2": 0.01, "cagrad_toy": 25.0, "teacher_student": 0.0,
-          "wine_mtl": 0.0, "amoo_specification": 0.01}
 EVAL_SEEDS = (0, 1, 2, 3, 4)
 TUNE_SEEDS = (100, 101)
 
 
 # ============================================================================ problems
-class ToyStarts(Shifted):
-    """The CAGrad toy with one of Nash-MTL's five starts per run (drawn by the run's generator)
-    plus a uniform jitter in [-0.5, 0.5]^2, so that seeds differ (the problem's own sampler
-    returns the first start for every seed)."""
-
-    STARTS = np.array([(-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0)])
-
-    def initial_points(self, k, rng):
-        idx = rng.integers(0, len(self.STARTS), size=k)
-        return self.STARTS[idx] + rng.uniform(-0.5, 0.5, size=(k, 2))
-
-
-def make_problem(name):
-    kwargs = {}
-    if name == "teacher_student":
-        kwargs = dict(n_obj=2, hidden=16, batch_size=128, sigma=0.1)
-    cls = ToyStarts if name == "cagrad_toy" else Shifted
-    return cls(problems.get(name, **kwargs), OFFSET.get(name, 0.0))
+# the study's problems (loss offsets, teacher-student's settings, the CAGrad toy's starts) are
+# madam.study.study_problem, shared with benchmarks/conflict.py, notebook 01 and the demo
+make_problem = study.study_problem
+OFFSET = study.STUDY_OFFSETS
 
 
 def preference_grid(n_obj):
@@ -103,51 +81,11 @@ def preference_grid(n_obj):
 
 
 # ============================================================================ PSL
-class Hypernet:
-    """x(p) = out(W2 tanh(W1 p + b1) + b2): p on the simplex (C) -> x (n). Bounded problems use
-    out(z) = lo + (hi - lo) sigmoid(z); others out(z) = z. The parameters are one flat array
-    theta = [W1 (h, C), b1 (h), W2 (n, h), b2 (n)] (the optimiser updates it in place)."""
-
-    def __init__(self, problem, hidden, rng):
-        c, n, h = problem.n_obj, problem.dim, hidden
-        self.c, self.n, self.h = c, n, h
-        self.bounds = problem.bounds
-        sizes = [h * c, h, n * h, n]
-        self.theta = np.zeros(sum(sizes))
-        off = np.cumsum([0] + sizes)
-        self.W1 = self.theta[off[0]:off[1]].reshape(h, c)
-        self.b1 = self.theta[off[1]:off[2]]
-        self.W2 = self.theta[off[2]:off[3]].reshape(n, h)
-        self.b2 = self.theta[off[3]:off[4]]
-        self.W1[...] = rng.standard_normal((h, c)) * 2.0
-        self.b1[...] = rng.standard_normal(h) * 0.5
-        self.W2[...] = rng.standard_normal((n, h)) * (0.1 / math.sqrt(h))
-        x0 = problem.initial_points(1, rng)[0]
-        if self.bounds is not None:
-            lo, hi = self.bounds
-            frac = np.clip((x0 - lo) / (hi - lo), 0.05, 0.95)
-            self.b2[...] = np.log(frac / (1 - frac))
-        else:
-            self.b2[...] = x0
-
-    def forward(self, p):
-        a = np.tanh(self.W1 @ p + self.b1)
-        z = self.W2 @ a + self.b2
-        if self.bounds is None:
-            return z, a, np.ones_like(z)
-        lo, hi = self.bounds
-        s = 1.0 / (1.0 + np.exp(-z))
-        return lo + (hi - lo) * s, a, (hi - lo) * s * (1 - s)
-
-    def jacobian(self, p, jac_x, a, dxdz):
-        """(C, |theta|) Jacobian of the C losses w.r.t. theta, from their Jacobian w.r.t. x."""
-        dz = jac_x * dxdz                                   # (C, n)
-        dw2 = dz[:, :, None] * a[None, None, :]             # (C, n, h)
-        dpre = (dz @ self.W2) * (1 - a * a)                 # (C, h)
-        dw1 = dpre[:, :, None] * p[None, None, :]           # (C, h, C)
-        c = jac_x.shape[0]
-        return np.ascontiguousarray(np.concatenate(
-            [dw1.reshape(c, -1), dpre, dw2.reshape(c, -1), dz], axis=1))
+def Hypernet(problem, hidden, rng):
+    """madam.psl.Hypernet for ``problem`` (2 -> hidden -> n, sigmoid output on a box), its start
+    from the problem's sampler."""
+    return psl.Hypernet(problem.n_obj, problem.dim, hidden, rng,
+                        problem.initial_points(1, rng)[0], problem.bounds)
 
 
 def make_optimizer(name, theta, lr):
@@ -244,16 +182,7 @@ def tune_psl(problem, steps, prefs, fronts_ref):
     return chosen
 
 
-def t_interval(values):
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return None, None, 0
-    if v.size == 1:
-        return float(v[0]), None, 1
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return float(v.mean()), half, int(v.size)
+t_interval = stats.t_interval
 
 
 def claim1(names, steps_by, quick, workers, log):
@@ -349,35 +278,6 @@ def claim1(names, steps_by, quick, workers, log):
     return out
 
 
-# ============================================================================ claim 2
-def apparent_conflict(problem, opt_name, lr, seed, steps):
-    """(conflicting steps, eligible steps) under MGDA: see madam.study.apparent_conflict."""
-    return study.apparent_conflict(problem, lambda x: make_optimizer(opt_name, x, lr), seed,
-                                   steps)
-
-
-def claim2(steps, seeds, log, tuned=None):
-    cases = {"amoo_specification": "aligned", "teacher_student": "aligned",
-             "vlmop2": "conflicting", "zdt1": "conflicting", "cagrad_toy": "conflicting",
-             "wine_mtl": "conflicting"}
-    out = {}
-    for name, kind in cases.items():
-        problem = make_problem(name)
-        row = {"kind": kind}
-        for o in OPTIMIZERS:
-            lr = (tuned or {}).get(name, {}).get(f"mgda/{o}") or {"sgd": 1e-2}.get(o, 3e-3)
-            fr = []
-            for seed in seeds:
-                c, e = apparent_conflict(problem, o, lr, seed, steps)
-                fr.append(c / e if e else float("nan"))
-            mean, half, nn = t_interval(fr)
-            row[o] = {"fractions": fr, "mean": mean, "ci95": half, "lr": lr}
-        out[name] = row
-        log(f"{name} ({kind}): " + ", ".join(
-            f"{o} {row[o]['mean']:.3f}" for o in OPTIMIZERS if row[o]["mean"] is not None))
-    return out
-
-
 # ============================================================================ summary
 def summarise(c1):
     """Per (problem, method, optimiser): mean and 95 % t-interval of each metric over sets;
@@ -411,7 +311,7 @@ def summarise(c1):
     return table
 
 
-def print_tables(c1, table, c2):
+def print_tables(c1, table):
     print(f"{'problem':<16} {'method':<5} {'opt':<6} {'HV':>18} {'IGD':>18} {'CI':>18} "
           f"{'GD (RLW, MGDA)':>18} div")
     for r in table:
@@ -429,14 +329,6 @@ def print_tables(c1, table, c2):
             if mean is not None:
                 print(f"  {name:<16} {key:<8} {mean:+.4f} +- {half if half is not None else 0:.4f}"
                       f" (n={nn})")
-    print("\napparent conflict (fraction of MGDA-descent steps where the step increases an "
-          "objective):")
-    for name, row in c2.items():
-        parts = []
-        for o in OPTIMIZERS:
-            mean, half = row[o]["mean"], row[o]["ci95"]
-            parts.append(f"{o} {mean:.3f} +- {half or 0:.3f}" if mean is not None else f"{o} -")
-        print(f"  {name:<18} {row['kind']:<11} " + "; ".join(parts))
 
 
 def psl_scale_study(workers, quick):
@@ -482,7 +374,7 @@ def main():
         with open(args.summarise) as fh:
             saved = json.load(fh)
         saved["table"] = summarise(saved["claim1"])
-        print_tables(saved["claim1"], saved["table"], saved["claim2"])
+        print_tables(saved["claim1"], saved["table"])
         with open(args.summarise, "w") as fh:
             json.dump(saved, fh)
         return
@@ -491,20 +383,18 @@ def main():
         global EVAL_SEEDS, TUNE_SEEDS
         EVAL_SEEDS, TUNE_SEEDS = (0, 1), (100,)
         steps_by = lambda name: 200  # noqa: E731
-        c2_steps, c2_seeds = 200, (0, 1)
     else:
         steps_by = lambda name: {"teacher_student": 1000, "wine_mtl": 1500}.get(name, 1500)  # noqa
-        c2_steps, c2_seeds = 1000, EVAL_SEEDS
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)  # noqa
     madam.set_num_threads(1)
     c1 = claim1(names, steps_by, args.quick, args.workers, log)
-    c2 = claim2(c2_steps, c2_seeds, log, {name: entry["lr"] for name, entry in c1.items()})
     table = summarise(c1)
-    print_tables(c1, table, c2)
+    print_tables(c1, table)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
-        json.dump({"claim1": c1, "table": table, "claim2": c2, "quick": args.quick,
+        json.dump({"claim1": c1, "table": table, "quick": args.quick,
+                   "provenance": study.provenance(),
                    "eval_seeds": list(EVAL_SEEDS), "tune_seeds": list(TUNE_SEEDS),
                    "lr_grid": LR_GRID, "offset": OFFSET,
                    "seconds": time.perf_counter() - t0}, fh)

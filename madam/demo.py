@@ -1,159 +1,252 @@
-"""``python -m madam demo``: does Adam collapse Pareto fronts? The MAdam study, re-run live.
+"""``python -m madam demo``: where Adam bends a Pareto front, and what causes apparent conflicts.
 
-MAdam's paper claims that Adam (1) collapses the solutions of distinct preferences towards one
-trade-off and (2) turns directions that decrease every objective into steps that increase one
-("apparent conflict"). This demo re-runs the clearest pieces of ``benchmarks/collapse.py`` (the
-full study, summarised in notebook 01) in well under a minute and draws them in one figure:
+Re-runs, live and small, the two findings of the study (``benchmarks/collapse.py --psl-scale``
+and ``benchmarks/conflict.py``; notebook 01) and draws them in one figure:
 
-(a) ZDT1 (n = 30; losses shifted by 0.01 because EPO takes their logarithm), EPO at 5
-    preferences, 1500 steps: the endpoints under Adam, MAdam and SGD beside the true front and
-    EPO's exact targets (seed 0).
-(b) The collapse index (``madam.study``) of those 5 endpoints against steps, per seed, with the
-    exact targets' index as the line to reach. Objectives are normalised by the box from the
-    front's ideal point to its nadir plus 10 % of its range.
-(c) Apparent conflict under MGDA: per seed, the fraction of steps on which MGDA's direction d
-    decreases every objective to first order but the optimiser's realised step increases one;
-    on an aligned problem (teacher-student: 2 objectives, 16 hidden units, noise 0.1) and two
-    conflicting ones (ZDT1, VLMOP2). SGD's step is lr d, so its fraction is 0: not drawn.
+(a) Pareto set learning (one hypernetwork x(p), a new preference p every step) on two
+    quadratics whose first loss is scaled by s = 100, with noisy gradients (noise scaled with
+    each objective, as minibatch noise). The step scalarises the raw losses with
+    lambda(p) = (p / s) / sum(p / s), so every preference's exact target is the same for every
+    s, but the step's size changes with p by up to s. The trained fronts of Adam and MAdam (seed
+    0) beside the exact targets, in the normalised losses h.
+(b) The mean distance to the targets, and (c) the spread ratio (solutions' spread / targets'
+    spread), against s, for Adam, MAdam, SGD and Adam on the normalised losses (the
+    practitioner's fix): mean and 95 % t interval over seeds 0-4.
+(d) Apparent conflicts under MGDA (steps where MGDA's d decreases every objective to first
+    order but the optimiser's step increases one), for Adam and MAdam at beta1 = 0.9 and at
+    beta1 = 0: with beta1 = 0 only the metric can cause them, so the difference between the
+    pairs of bars is momentum's share. Teacher-student and wine (aligned: measured front extent
+    near 0), ZDT1 and VLMOP2 (conflicting: extent 1). Problems are labelled by that measurement.
 
-Learning rates are those ``benchmarks/collapse.py`` tuned per (problem, solver, optimiser) on
-{1e-3, 3e-3, 1e-2, 3e-2, 1e-1} (SGD: {1e-3, 1e-2, 1e-1, 1, 10}) by hypervolume on seeds 100 and
-101 (``benchmarks/results/collapse.json``); this demo uses seeds 0, 1, 2. Whatever the figure
-shows is measured in this run: the panel titles print the numbers.
+Learning rates: those ``benchmarks/collapse.py --psl-scale`` tuned for each (s, method) at this
+budget on seeds 100 and 101 (results/collapse_psl.json); for (d), one lr per problem for all four
+optimisers (``madam.study.CONFLICT_LR``: the lr the first study tuned for Adam under MGDA), and
+the front extent of ``madam.study.front_extent`` at that lr. Every number drawn is measured in
+this run.
 """
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 
 import madam
-from madam import problems, solvers
-from madam.study import FrontInfo, Shifted, apparent_conflict, epo_ray
+from madam import psl, study
+from madam.stats import t_interval
 
-STEPS = 1500
-SEEDS = (0, 1, 2)
-OPTIMIZERS = {"Adam": "Adam", "MAdam": madam.MAdam, "SGD": "SGD"}
-COLORS = {"Adam": "tab:blue", "MAdam": "tab:orange", "SGD": "tab:green"}
-EPO_LR = {"Adam": 0.1, "MAdam": 0.1, "SGD": 0.1}           # tuned for EPO on ZDT1
-CONFLICT_LR = {                                            # tuned for MGDA on each problem
-    "teacher-student": {"Adam": 0.01, "MAdam": 0.01},
-    "ZDT1": {"Adam": 0.03, "MAdam": 0.001},
-    "VLMOP2": {"Adam": 0.03, "MAdam": 0.1},
-}
-ZDT1_OFFSET = 0.01
-
-
-def _conflict_problems():
-    return {"teacher-student": problems.get("teacher_student", n_obj=2, hidden=16,
-                                            batch_size=128, sigma=0.1),
-            "ZDT1": problems.get("zdt1"), "VLMOP2": problems.get("vlmop2")}
-
-
-def collapse_runs(steps=STEPS, seeds=SEEDS, workers=2):
-    """EPO on shifted ZDT1 at 5 interior preferences under each optimiser. Returns
-    (FrontInfo, preferences, {optimizer: RunResult selection})."""
-    zdt1 = Shifted(problems.get("zdt1"), ZDT1_OFFSET)
-    prefs = madam.preference_grid(2, 6, interior=True)
-    front = zdt1.pareto_front(500)
-    lo, hi = front.min(axis=0), front.max(axis=0)
-    info = FrontInfo(front, hi + 0.1 * (hi - lo), len(prefs), prefs)
-    res = madam.run(zdt1, {"epo": lambda preference: solvers.EPO(epo_ray(preference))},
-                    {name: (cls, {}) for name, cls in OPTIMIZERS.items()}, preferences=prefs,
-                    seeds=seeds, steps=steps, lr={name: EPO_LR[name] for name in OPTIMIZERS},
-                    record_every=max(1, steps // 30), workers=workers, max_loss=1e6,
-                    front_points=0, progress=False)
-    return info, prefs, {name: res.select(optimizer=name) for name in OPTIMIZERS}
+STEPS = 1000
+SEEDS = (0, 1, 2, 3, 4)
+SCALES = (1.0, 1e2, 1e4)
+NOISE = 1.0
+FRONT_SCALE = 1e2
+METHODS = ("adam", "madam", "sgd", "adam-normalised")
+LABELS = {"adam": "Adam", "madam": "MAdam", "sgd": "SGD", "adam-normalised":
+          "Adam on normalised losses"}
+COLORS = {"adam": "tab:blue", "madam": "tab:orange", "sgd": "tab:green",
+          "adam-normalised": "tab:purple"}
+# tuned by `python benchmarks/collapse.py --psl-scale` (noise 1, 1000 steps, seeds 100, 101)
+PSL_LR = {("adam", 1.0): 1e-3, ("adam", 1e2): 3e-3, ("adam", 1e4): 1e-2,
+          ("madam", 1.0): 1e-3, ("madam", 1e2): 1e-3, ("madam", 1e4): 1e-3,
+          ("sgd", 1.0): 1e-3, ("sgd", 1e2): 3e-4, ("sgd", 1e4): 1e-5,
+          ("adam-normalised", 1.0): 1e-3, ("adam-normalised", 1e2): 1e-3,
+          ("adam-normalised", 1e4): 1e-3}
+# the problems of panel (d), labels drawn: madam.study.study_problem names
+CONFLICT_PROBLEMS = {"teacher-\nstudent": "teacher_student", "ZDT1": "zdt1",
+                     "VLMOP2": "vlmop2", "wine": "wine_mtl"}
+CONFLICT_VARIANTS = (("Adam", "adam", 0.9), ("Adam, beta1 = 0", "adam", 0.0),
+                     ("MAdam", "madam", 0.9), ("MAdam, beta1 = 0", "madam", 0.0))
 
 
-def _per_seed(sel, seed):
-    return [i for i, row in enumerate(sel.grid) if row["seed"] == seed]
+def _psl_job(args):
+    method, scale, seed, steps = args
+    madam.set_num_threads(1)
+    prob = psl.ScaledQuadratics(scale=scale, noise=NOISE)
+    prefs = psl.evaluation_preferences()
+    res = psl.train(prob, method, PSL_LR[method, scale], seed, steps, prefs)
+    if res is None:
+        return None
+    met = psl.front_metrics(prob, res[steps], prefs)
+    met["front"] = np.array([prob.normalised_losses(x) for x in res[steps]])
+    return met
 
 
-def conflict_fractions(steps=STEPS, seeds=SEEDS):
-    """{problem: {optimizer: [fraction per seed]}} of apparent-conflict steps under MGDA."""
-    out = {}
-    for name, problem in _conflict_problems().items():
-        out[name] = {}
-        for opt, lr in CONFLICT_LR[name].items():
-            cls = madam.Adam if opt == "Adam" else madam.MAdam
-            fractions = []
-            for seed in seeds:
-                c, e = apparent_conflict(problem, lambda x: cls(x, lr=lr), seed, steps)
-                fractions.append(c / e if e else np.nan)
-            out[name][opt] = fractions
+def _conflict_job(args):
+    label, variant, steps, seed = args
+    madam.set_num_threads(1)
+    name = CONFLICT_PROBLEMS[label]
+    _, kind, beta1 = dict((v[0], v) for v in CONFLICT_VARIANTS)[variant]
+    make = study.conflict_optimizer(kind, study.CONFLICT_LR[name], beta1)
+    c, e = study.apparent_conflict(study.study_problem(name), make, seed, steps)
+    return c / e if e else np.nan
+
+
+def _extent_job(args):
+    label, steps = args
+    madam.set_num_threads(1)
+    name = CONFLICT_PROBLEMS[label]
+    return study.front_extent(study.study_problem(name), lr=study.CONFLICT_LR[name],
+                              steps=2 * steps)
+
+
+def _job(args):
+    kind, rest = args
+    return {"psl": _psl_job, "conflict": _conflict_job, "extent": _extent_job}[kind](rest)
+
+
+def measure(steps=STEPS, seeds=SEEDS, workers=2):
+    """Run everything the figure draws (in ``workers`` processes). Returns a dict:
+    ``psl[(method, s)]`` = list of per-seed metrics (None: diverged),
+    ``conflict[problem][variant]`` = per-seed fractions (seeds[:3]),
+    ``extent[problem]`` = measured front extent (madam.study.front_extent, 2 x steps)."""
+    jobs = [("conflict", (n, v[0], steps, seed)) for n in CONFLICT_PROBLEMS
+            for v in CONFLICT_VARIANTS for seed in seeds[:3]]
+    jobs += [("extent", (n, steps)) for n in CONFLICT_PROBLEMS]
+    jobs += [("psl", (m, s, seed, steps)) for m in METHODS for s in SCALES for seed in seeds]
+    if workers <= 1:
+        results = [_job(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            results = list(pool.map(_job, jobs))
+    out = {"psl": {}, "conflict": {}, "extent": {}}
+    for (kind, rest), r in zip(jobs, results):
+        if kind == "psl":
+            out["psl"].setdefault(rest[:2], []).append(r)
+        elif kind == "conflict":
+            out["conflict"].setdefault(rest[0], {}).setdefault(rest[1], []).append(r)
+        else:
+            out["extent"][rest[0]] = r
     return out
 
 
+def _extent_text(extent):
+    """A front extent for a tick label: '1' (to 2 digits), else one significant digit."""
+    return f"{extent:.2g}" if extent >= 0.01 else f"{extent:.0e}"
+
+
+def _mean_ci(rows, key):
+    return t_interval([np.inf if r is None else r[key] for r in rows])
+
+
 def figure(steps=STEPS, seeds=SEEDS, workers=2):
-    """Run the experiments and draw the figure; returns (Figure, summary dict)."""
+    """Run the experiments and draw the figure; returns (Figure, measured dict)."""
     from matplotlib.figure import Figure
 
-    info, prefs, sels = collapse_runs(steps, seeds, workers)
-    fractions = conflict_fractions(steps, seeds)
-    ci_targets = info.collapse_index(info.targets)
-    fig = Figure(figsize=(15, 4.8), layout="constrained")
-    ax_front, ax_ci, ax_conf = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.2]})
+    data = measure(steps, seeds, workers)
+    fig = Figure(figsize=(11, 10.5), layout="constrained")
+    (ax_front, ax_dist), (ax_spread, ax_conf) = fig.subplots(2, 2)
 
-    ax_front.plot(info.front[:, 0], info.front[:, 1], "-", color="0.7", lw=2,
-                  label="true front")
-    ax_front.plot(info.targets[:, 0], info.targets[:, 1], "kx", ms=9, mew=2,
-                  label=f"EPO's exact targets (CI {ci_targets:.2f})")
-    summary = {"ci_targets": ci_targets, "ci_final": {}, "conflict": {}}
-    for name, sel in sels.items():
-        ends = sel.final_losses[_per_seed(sel, seeds[0])]
-        per_seed = np.array([[info.collapse_index(sel.losses[_per_seed(sel, s), r])
-                              for r in range(sel.steps.size)] for s in seeds], dtype=float)
-        final = per_seed[:, -1]
-        summary["ci_final"][name] = final.tolist()
-        ax_front.plot(ends[:, 0], ends[:, 1], "o", color=COLORS[name], ms=7, alpha=0.8,
-                      mfc="none" if name == "SGD" else COLORS[name],
-                      label=f"{name} (lr {EPO_LR[name]:g}): CI {np.nanmean(final):.2f}")
-        for row in per_seed:
-            ax_ci.plot(sel.steps, row, color=COLORS[name], lw=1, alpha=0.7)
-        ax_ci.plot([], [], color=COLORS[name], label=name)
-    lim = info.front.max(axis=0) * 1.15
-    ax_front.set(xlim=(0, lim[0]), ylim=(0, lim[1]), xlabel="f1 + 0.01", ylabel="f2 + 0.01",
-                 title=f"(a) ZDT1, EPO at {len(prefs)} preferences, {steps} steps "
-                       f"(seed {seeds[0]})")
-    ax_front.legend(fontsize=8, loc="upper right")
-    ax_ci.axhline(ci_targets, color="k", ls="--", lw=1, label="exact targets")
-    ax_ci.axhline(0.0, color="0.7", lw=0.8)
-    ax_ci.set(xlabel="step", ylabel="collapse index (0 even cover, 1 one point)",
-              ylim=(-0.3, 1.05),
-              title=f"(b) Collapse index against steps ({len(seeds)} seeds)")
-    ax_ci.legend(fontsize=8)
+    # (a) the fronts at s = 100
+    prob = psl.ScaledQuadratics(scale=FRONT_SCALE, noise=NOISE)
+    prefs = psl.evaluation_preferences()
+    dense = np.array([prob.normalised_losses(prob.target(np.array([a, 1 - a])))
+                      for a in np.linspace(0.02, 0.98, 300)])
+    targets = np.array([prob.normalised_losses(prob.target(w)) for w in prefs])
+    ax_front.plot(dense[:, 0], dense[:, 1], "-", color="0.75", lw=3, label="exact front")
+    ax_front.plot(targets[:, 0], targets[:, 1], "kx", ms=10, mew=2,
+                  label="exact targets of the 9 preferences")
+    for m in ("adam", "madam"):
+        r = data["psl"][m, FRONT_SCALE][0]
+        if r is not None:
+            ax_front.plot(r["front"][:, 0], r["front"][:, 1], "o-", color=COLORS[m], ms=7,
+                          alpha=0.85, label=f"{LABELS[m]}: distance {r['mean_distance']:.2f}, "
+                                            f"spread ratio {r['spread_ratio']:.2f}")
+    ax_front.set(xscale="log", yscale="log", xlabel="h1 = f1 / s (normalised loss 1)",
+                 ylabel="h2 = f2 (normalised loss 2)",
+                 title=f"(a) Trained fronts at s = {FRONT_SCALE:g}, noisy gradients,\n"
+                       f"{steps} steps (seed {seeds[0]}; log axes)")
+    ax_front.legend(fontsize=10.5, loc="lower left")
 
-    width = 0.38
-    names = list(fractions)
-    for k, opt in enumerate(("Adam", "MAdam")):
+    # (b, c) distance and spread ratio against s
+    summary = {"distance": {}, "spread": {}, "end": {}}
+    for m in METHODS:
+        for key, ax, store in (("mean_distance", ax_dist, "distance"),
+                               ("spread_ratio", ax_spread, "spread")):
+            stats = [_mean_ci(data["psl"][m, s], key) for s in SCALES]
+            means = np.array([v[0] if v[0] is not None else np.nan for v in stats])
+            halves = np.array([v[1] if v[1] is not None else 0.0 for v in stats])
+            offset = {"adam": 0.94, "madam": 1.0, "sgd": 1.06, "adam-normalised": 1.03}[m]
+            ax.errorbar(np.array(SCALES) * offset, means, halves, fmt="o-", color=COLORS[m],
+                        capsize=4, lw=2, ms=7, label=LABELS[m])
+            summary[store][m] = means.tolist()
+        summary["end"][m] = [_mean_ci(data["psl"][m, s], "end_error")[0] for s in SCALES]
+    ax_dist.set(xscale="log", yscale="log", xlabel="scale s of objective 1",
+                ylabel="mean distance to the exact targets",
+                title=f"(b) Mean distance to the targets, noisy gradients\n"
+                      f"(mean and 95 % CI over seeds {seeds[0]}-{seeds[-1]})")
+    ax_spread.axhline(1.0, color="k", lw=1, ls="--")
+    ax_spread.set(xscale="log", xlabel="scale s of objective 1",
+                  ylabel="spread ratio (solutions / targets)",
+                  title=f"(c) Spread ratio, noisy gradients (1: as spread as the targets)\n"
+                        f"(mean and 95 % CI over seeds {seeds[0]}-{seeds[-1]})")
+    for ax in (ax_dist, ax_spread):
+        ax.set_xticks(SCALES, [f"{s:g}" for s in SCALES])
+        ax.legend(fontsize=10.5)
+
+    # (d) apparent conflicts: metric vs momentum
+    names = list(CONFLICT_PROBLEMS)
+    width = 0.2
+    shade = {"Adam": ("tab:blue", None), "Adam, beta1 = 0": ("tab:blue", "//"),
+             "MAdam": ("tab:orange", None), "MAdam, beta1 = 0": ("tab:orange", "//")}
+    summary["conflict"] = {}
+    for k, (label, _, _) in enumerate(CONFLICT_VARIANTS):
         for j, name in enumerate(names):
-            vals = np.array(fractions[name][opt], dtype=float)
-            pos = j + (k - 0.5) * width
-            ax_conf.bar(pos, np.nanmean(vals), width * 0.9, color=COLORS[opt], alpha=0.6,
-                        label=opt if j == 0 else None)
-            ax_conf.plot(np.full(vals.size, pos), vals, "k.", ms=5)
-            ax_conf.text(pos, np.nanmax(vals) + 0.02, f"{np.nanmean(vals):.2f}", ha="center",
-                         fontsize=8)
-            summary["conflict"].setdefault(name, {})[opt] = vals.tolist()
-    ax_conf.set_xticks(range(len(names)))
-    ax_conf.set_xticklabels([f"{n}\n({'aligned' if n == 'teacher-student' else 'conflicting'})"
-                             for n in names], fontsize=9)
-    ax_conf.set(ylim=(0, 1.08), ylabel="fraction of steps",
-                title="(c) Apparent conflict under MGDA (bar: mean; dots: seeds)")
-    ax_conf.legend(fontsize=8)
-    fig.suptitle("Does Adam collapse Pareto fronts, and does MAdam undo apparent conflicts? "
-                 f"Live re-run (seeds {', '.join(map(str, seeds))}; learning rates as tuned by "
-                 "benchmarks/collapse.py)", fontsize=11)
+            vals = np.array(data["conflict"][name][label], dtype=float)
+            pos = j + (k - 1.5) * width
+            color, hatch = shade[label]
+            ax_conf.bar(pos, np.nanmean(vals), width * 0.9, color=color,
+                        alpha=0.45 if hatch else 0.85, hatch=hatch, edgecolor="k",
+                        label=label if j == 0 else None)
+            ax_conf.plot(np.full(vals.size, pos), vals, "k.", ms=6)
+            ax_conf.text(pos, np.nanmax(vals) + 0.015, f"{np.nanmean(vals):.2f}",
+                         ha="center", va="bottom", fontsize=9.5, rotation=90)
+            summary["conflict"].setdefault(name, {})[label] = vals.tolist()
+    ax_conf.set_xticks(range(len(names)),
+                       [f"{n}\nextent {_extent_text(data['extent'][n])}"
+                        f"\nlr {study.CONFLICT_LR[CONFLICT_PROBLEMS[n]]:g}"
+                        for n in names], fontsize=11)
+    ax_conf.set(ylim=(0, 1.12), ylabel="fraction of steps that are apparent conflicts",
+                title="(d) Apparent conflicts under MGDA, all at one lr per problem\n"
+                      f"(bar: mean of seeds {seeds[0]}-{seeds[min(2, len(seeds) - 1)]}; dots: "
+                      "seeds)")
+    ax_conf.legend(fontsize=10.5, loc="upper left")
+
+    d_adam, d_madam = summary["distance"]["adam"][1], summary["distance"]["madam"][1]
+    conf = {(n, v): float(np.nanmean(summary["conflict"][n][v])) for n in names
+            for v, _, _ in CONFLICT_VARIANTS}
+    fig.suptitle(
+        f"PSL with one objective scaled by s = 100, noisy gradients: Adam's front lies "
+        f"{d_adam / d_madam:.1f} x as far from the targets\nas MAdam's ({d_adam:.2f} vs "
+        f"{d_madam:.2f}). MAdam gives the same front for every s, like Adam on normalised "
+        "losses;\nthe spread ratio does not separate them. Without momentum (hatched), apparent "
+        "conflicts remain only where the metric acts:\nMAdam removes them on wine "
+        f"({conf['wine', 'Adam, beta1 = 0']:.2f} -> {conf['wine', 'MAdam, beta1 = 0']:.2f}), "
+        f"not on VLMOP2 ({conf['VLMOP2', 'Adam, beta1 = 0']:.2f} -> "
+        f"{conf['VLMOP2', 'MAdam, beta1 = 0']:.2f}).",
+        fontsize=12.5)
+    for ax in (ax_front, ax_dist, ax_spread, ax_conf):
+        ax.title.set_fontsize(11.5)
+        ax.tick_params(labelsize=11)
+        ax.xaxis.label.set_fontsize(12)
+        ax.yaxis.label.set_fontsize(12)
+    summary["extent"] = data["extent"]
     return fig, summary
 
 
 def main(out="madam-demo.png", steps=STEPS, workers=2):
     """Write the figure to ``out`` and print the measured numbers; returns ``out``."""
     fig, summary = figure(steps, workers=workers)
-    fig.savefig(out, dpi=110)
-    print(f"collapse index of EPO's 5 endpoints on ZDT1 after {steps} steps "
-          f"(exact targets {summary['ci_targets']:.3f}):")
-    for name, vals in summary["ci_final"].items():
-        print(f"  {name:<6} " + "  ".join(f"{v:.3f}" for v in vals))
-    print("fraction of apparent-conflict steps under MGDA (per seed):")
+    fig.savefig(out, dpi=100)
+    print(f"PSL, noisy gradients, {steps} steps, seeds {SEEDS[0]}-{SEEDS[-1]}, "
+          f"s = {', '.join(f'{s:g}' for s in SCALES)}:")
+    for key, title in (("distance", "mean distance to the targets"),
+                       ("end", "error at the small-gradient end"),
+                       ("spread", "spread ratio")):
+        print(f"  {title}:")
+        for m, vals in summary[key].items():
+            print(f"    {LABELS[m]:<26} " + "  ".join(f"{v:.3f}" for v in vals))
+    print("apparent-conflict fraction under MGDA (per seed):")
     for problem, row in summary["conflict"].items():
-        print(f"  {problem:<16} " + "   ".join(
-            f"{opt} " + " ".join(f"{v:.3f}" for v in vals) for opt, vals in row.items()))
+        name = problem.replace("\n", "")
+        print(f"  {name} (front extent {_extent_text(summary['extent'][problem])}):")
+        for label, vals in row.items():
+            print(f"    {label:<18} " + " ".join(f"{v:.3f}" for v in vals))
     return out

@@ -1,4 +1,4 @@
-r"""Pareto set learning (PSL) under a preference-induced gradient scale: where Adam collapses a front.
+r"""Pareto set learning (PSL) under a preference-induced gradient scale: where Adam bends a front.
 
 A PSL hypernetwork x(p) maps a preference p on the simplex to a solution, and is trained with a
 new preference every step. When the objectives have different scales, the scalarised direction's

@@ -43,19 +43,28 @@ def what_this_shows(nb):
     return last["cell_type"], text
 
 
+def _signed(number):
+    """'+0.1' -> '0.1', '\u22120.1' -> '-0.1': one spelling per signed number."""
+    number = str(number).replace("\u2212", "-")
+    return number[1:] if number.startswith("+") else number
+
+
 def quoted_numbers(text):
-    """The decimal numbers a paragraph quotes, as written (a leading sign dropped, since prose
-    writes 'fell by 0.12' for a difference of -0.12)."""
-    return [m.group(0).lstrip("+-\u2212") for m in _NUMBER.finditer(text)]
+    """The decimal numbers a paragraph quotes, as written (signs normalised by _signed)."""
+    return [_signed(m.group(0)) for m in _NUMBER.finditer(text)]
 
 
 def check_headline(text, headline):
-    """Problems (a list of strings) with a paragraph's numbers against HEADLINE."""
-    values = {str(v).lstrip("+-\u2212") for v in headline.values()}
-    problems = [f"quotes {n}, which is not in HEADLINE" for n in quoted_numbers(text)
-                if n not in values]
+    """Problems (a list of strings) with a paragraph's numbers against HEADLINE. A number quoted
+    with a sign must equal a HEADLINE text with that sign; one quoted without a sign may be the
+    magnitude of one (prose writes 'fell by 0.12' for a difference of -0.12)."""
+    values = {_signed(v) for v in headline.values()}
+    magnitudes = {v.lstrip("-") for v in values}
+    quoted = quoted_numbers(text)
+    problems = [f"quotes {n}, which is not in HEADLINE" for n in quoted
+                if n not in values and not (n[0] != "-" and n in magnitudes)]
     problems += [f"HEADLINE[{k!r}] = {v!r} is not quoted" for k, v in headline.items()
-                 if str(v).lstrip("+-\u2212") not in quoted_numbers(text)]
+                 if _signed(v) not in quoted and _signed(v).lstrip("-") not in quoted]
     return problems
 
 
@@ -65,6 +74,10 @@ def test_check_headline_catches_mismatch():
     assert check_headline(text, {"a": "0.79", "m": "0.97", "lr": "3e-3"}) == [
         "quotes 0.78, which is not in HEADLINE", "HEADLINE['a'] = '0.79' is not quoted"]
     assert check_headline("a drop of -0.12", {"d": "-0.12"}) == []
+    assert check_headline("a drop of 0.12", {"d": "-0.12"}) == []
+    assert check_headline("a rise of +0.12", {"d": "0.12"}) == []
+    assert check_headline("a drop of -0.12", {"d": "0.12"}) == [
+        "quotes -0.12, which is not in HEADLINE", "HEADLINE['d'] = '0.12' is not quoted"]
     assert quoted_numbers("x 2026, 10 seeds, 1.5e-3, 4e-07 and v1.2.3") == ["1.5e-3", "4e-07"]
 
 
