@@ -27,11 +27,11 @@ it reads this study's tuned MGDA learning rates (madam.study.CONFLICT_LR).
 Problems with possibly non-positive losses are shifted by a constant (OFFSET) for every method:
 EPO takes logarithms of the losses; a shift changes neither gradients nor Pareto sets.
 
-    python benchmarks/collapse.py                 # the full study (~15-25 min on 2 cores)
+    python benchmarks/collapse.py                 # the first study (~12-20 min on 2 cores)
     python benchmarks/collapse.py --quick         # a smoke run (~1 min)
     python benchmarks/collapse.py --out results.json
     python benchmarks/collapse.py --summarise benchmarks/results/collapse.json   # tables only
-    python benchmarks/collapse.py --psl-scale     # the scale study below (~3 min on 2 cores)
+    python benchmarks/collapse.py --psl-scale     # the scale study below (~4 min on 2 cores)
 
 The scale study (``--psl-scale``, madam.psl): where collapse can act. One PSL hypernetwork is
 trained at a new preference p every step on two quadratics whose first loss is scaled by

@@ -26,7 +26,7 @@ range over those endpoints and the start, max over objectives). It also gives th
 endpoints (the measurement's resolution) and, where the problem knows its front, the extent of
 the true front from the same start. A problem is labelled by its median measured extent.
 
-    python benchmarks/conflict.py                  # the full table (~3-5 min on 2 cores)
+    python benchmarks/conflict.py                  # the full table (~1-1.5 min on 2 cores)
     python benchmarks/conflict.py --quick          # 2 seeds, 200 steps, 500 extent steps
     python benchmarks/conflict.py --out results.json
 

@@ -8,9 +8,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m madam", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="re-run the Pareto-collapse study's clearest pieces, write a figure")
+        "demo", help="where Adam bends a front, and metric vs momentum: re-run the studies' "
+        "clearest pieces live, write a figure")
     demo.add_argument("--out", default="madam-demo.png", help="output image (default: %(default)s)")
-    demo.add_argument("--steps", type=int, default=None, help="steps per run (default 1500)")
+    demo.add_argument("--steps", type=int, default=None, help="steps per run (default 1000)")
     gallery = commands.add_parser(
         "gallery", help="every single-objective optimiser on Rosenbrock and a quadratic")
     gallery.add_argument("--out", default="madam-gallery.png",

@@ -409,9 +409,10 @@ def front_extent(problem, seed=1, steps=2000, lr=1e-2, preferences=None, known_f
     resolution on a noisy problem).
 
     ``known_front=True`` uses ``problem.pareto_front(500)`` as E where the problem knows its
-    front (no runs then), the scalarisation otherwise. The default seed is 1 because
-    teacher-student's seed-0 start is its teacher, the shared minimiser, from which the runs
-    cannot descend (f0 is then the lowest point and the box holds only their noise).
+    front (no runs then), the scalarisation otherwise. The default seed is 1: with
+    teacher-student's default problem seed 0, the start of seed 0 is the teacher itself, the
+    shared minimiser, from which the runs cannot descend (f0 is then the lowest point and the box
+    holds only their noise); :func:`study_problem` uses problem seed 1000 for that reason.
     """
     front = problem.pareto_front(500) if known_front else None
     if front is not None:
