@@ -192,9 +192,10 @@ def _distance(problem, x, diverged=False):
 
 def _grid_calls(probs, grid, probes, seeds, steps, workers, record_every=None, record_x=False):
     """Run ``grid`` {(sigma, method, optimiser): [lr, ...]} on ``seeds``; yields (sigma, method,
-    optimiser, lr, seed, RunResult, row index). One runner call per (sigma, optimiser family),
-    where the family is SGD + Adam or MAdam, for the lr axis the runner takes is keyed by
-    (method, optimiser) only."""
+    optimiser, lr, seed, RunResult, row index). The runner runs the product methods x optimisers
+    with an lr axis keyed by (method, optimiser) only, so there is one call per optimiser family
+    (SGD + Adam, or MAdam) and group of sigmas sharing the same lr table (in tuning: all sigmas),
+    a table that is not a full product being split into one call per (method, optimiser)."""
     from .runs import run
 
     p0 = next(iter(probs.values()))
@@ -210,14 +211,18 @@ def _grid_calls(probs, grid, probes, seeds, steps, workers, record_every=None, r
             if table:
                 tables.setdefault(tuple(sorted(table.items())), []).append(s)
         for table, group in tables.items():
-            calls.append((fam, dict(table), group))
+            table = dict(table)
+            methods = {m for m, _ in table}
+            opts = {o for _, o in table}
+            if len(table) == len(methods) * len(opts):
+                calls.append((fam, table, group))
+            else:   # the runner takes the product methods x optimisers: split an incomplete one
+                calls.extend((fam, {key: lrs}, group) for key, lrs in table.items())
     for fam, table, group in calls:
         methods = [m for m in METHODS if any(k[0] == m for k in table)]
         opts = [o for o in fam if any(k[1] == o for k in table)]
-        missing = [(m, o) for m in methods for o in opts if (m, o) not in table]
-        if missing:
-            raise ValueError(f"every (method, optimiser) of a call needs a grid; missing {missing}")
-        res = run({f"{s:g}": probs[s] for s in group}, {m: factories[m] for m in methods},
+        # repr round-trips a float exactly, so float(label) finds the problem again
+        res = run({repr(s): probs[s] for s in group}, {m: factories[m] for m in methods},
                   _optimizers(opts), lr={k: list(v) for k, v in table.items()}, seeds=list(seeds),
                   steps=steps, record_every=record_every or steps, record_x=record_x,
                   workers=workers, front_points=0)
@@ -465,7 +470,8 @@ def report_lines(study):
     for (s, m, o), end in ends.items():
         if not any((r["sigma"], r["method"], r["optimizer"]) == (s, m, o)
                    for r in study["evaluation"]):
-            lines.append(f"{s:>6g} {o:>9} {m:>6}: every lr of the grid diverged on the tuning seeds")
+            lines.append(f"{s:>6g} {o:>9} {m:>6}: every lr of the grid diverged on the tuning "
+                         "seeds")
     lines.append("")
     lines.append("paired tests on the evaluation seeds (difference of final distances; < 0: "
                  "closer to the teacher), 95 % t interval")
