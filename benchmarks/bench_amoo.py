@@ -146,7 +146,8 @@ def main():
     rng = np.random.default_rng(0)
     a64 = rng.uniform(0.0, 1.0, (m, d))
     hz64 = rng.standard_normal((m, d))
-    out = {"m": m, "d": d, "iters": args.iters, "results": []}
+    out = {"m": m, "d": d, "iters": args.iters, "results": [],
+           "provenance": madam.study.provenance()}
     for threads in (1, 2):
         madam.set_num_threads(threads)
         with threadpool_limits(threads):

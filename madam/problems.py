@@ -26,8 +26,8 @@ amoo_specification   2        2            AMOO "specification" example (aligned
 amoo_selection       10       10           AMOO "selection" example (aligned)
 teacher_student      10       5386         AMOO teacher-student MLP, 10 quadratic losses
 mtl_regression       3        11           shared low-rank linear model, conflicting tasks
-linnerud_mtl         3        115          scikit-learn's Linnerud data, shared-bottom MLP
-wine_mtl             3        275          scikit-learn's wine data, 3 one-vs-rest tasks
+linnerud_mtl         3        115          the Linnerud data (bundled), shared-bottom MLP
+wine_mtl             3        275          the UCI wine data (bundled), 3 one-vs-rest tasks
 ==================== ======== ============ ==================================================
 
 Conventions common to all problems:
@@ -1058,20 +1058,23 @@ _REAL_DATASETS = ("linnerud", "wine")
 
 
 def _load_real(dataset):
-    try:
-        from sklearn import datasets
-    except ImportError as exc:
-        raise ImportError(f"the {dataset}_mtl problem needs scikit-learn for its bundled data set "
-                          "(pip install scikit-learn, or madam[test]); scikit-learn is not a "
-                          "dependency of madam") from exc
+    """Inputs (standardised), targets and loss kinds of a bundled data set.
+
+    The data ship with madam (``madam/data/real_datasets.npz``, 7 KB): the values of
+    scikit-learn's ``load_wine()`` (the UCI Wine data: Forina et al., 178 wines, 13 chemical
+    measurements, 3 cultivars) and ``load_linnerud()`` (Tenenhaus: 20 athletes, 3 exercises,
+    3 physiological measurements), checked equal to scikit-learn's in the tests."""
+    from importlib import resources
+
+    with resources.files(__package__).joinpath("data", "real_datasets.npz").open("rb") as fh:
+        stored = np.load(fh)
+        data, target = stored[f"{dataset}_data"], stored[f"{dataset}_target"]
     if dataset == "linnerud":
-        data = datasets.load_linnerud()
-        inputs, targets, kinds = data.data, data.target, ("mse",) * 3
+        inputs, targets, kinds = data, target, ("mse",) * 3
         targets = (targets - targets.mean(0)) / targets.std(0)
     else:
-        data = datasets.load_wine()
-        inputs = data.data
-        targets = (data.target[:, None] == np.arange(3)[None, :]).astype(np.float64)
+        inputs = data
+        targets = (target[:, None] == np.arange(3)[None, :]).astype(np.float64)
         kinds = ("logistic",) * 3
     inputs = np.asarray(inputs, dtype=np.float64)
     inputs = (inputs - inputs.mean(0)) / inputs.std(0)
@@ -1079,13 +1082,13 @@ def _load_real(dataset):
 
 
 class RealDataMTL(_Dataset):
-    r"""Multi-task learning on a data set that scikit-learn ships (no download).
+    r"""Multi-task learning on a small real data set that madam ships (no download).
 
     ``dataset="linnerud"``: 20 athletes, 3 standardised exercise inputs (chins, sit-ups, jumps),
     3 regression tasks (standardised weight, waist, pulse; squared loss). ``dataset="wine"``:
     178 wines, 13 standardised chemical inputs, 3 one-vs-rest classification tasks (logistic
-    loss with labels in {0, 1}). scikit-learn is imported in the constructor only (ImportError
-    with the reason if it is missing).
+    loss with labels in {0, 1}). The data are scikit-learn's, bundled with madam (see
+    ``_load_real``).
 
     Model: a shared-bottom network, hidden layer a = tanh(W1 u + b1) (``hidden`` units) and one
     linear head per task, s_t = w_t^T a + c_t. Flat layout

@@ -572,11 +572,25 @@ def test_real_data_problems():
     assert np.all(wine.losses(x) > 0)
 
 
-def test_real_data_without_sklearn_says_why(monkeypatch):
+def test_real_data_need_no_sklearn(monkeypatch):
+    """The bundled data load with scikit-learn unimportable."""
     monkeypatch.setitem(sys.modules, "sklearn", None)
-    with pytest.raises(ImportError, match="scikit-learn"):
-        P.get("linnerud_mtl")
-    P.get("zdt1")   # the other problems do not need it
+    assert P.get("linnerud_mtl").data.inputs.shape == (20, 3)
+    assert P.get("wine_mtl").data.inputs.shape == (178, 13)
+
+
+def test_bundled_data_equal_sklearns():
+    """madam/data/real_datasets.npz holds exactly scikit-learn's load_wine / load_linnerud."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    from importlib import resources
+
+    with resources.files("madam").joinpath("data", "real_datasets.npz").open("rb") as fh:
+        stored = dict(np.load(fh))
+    wine, linnerud = datasets.load_wine(), datasets.load_linnerud()
+    np.testing.assert_array_equal(stored["wine_data"], wine.data)
+    np.testing.assert_array_equal(stored["wine_target"], wine.target)
+    np.testing.assert_array_equal(stored["linnerud_data"], linnerud.data)
+    np.testing.assert_array_equal(stored["linnerud_target"], linnerud.target)
 
 
 # ============================================================================ bad input

@@ -265,3 +265,16 @@ def test_stored_collapse_study_recomputes():
                     steps=entry["steps"], lr=lr, max_loss=1e6, progress=False)
     stored = np.array(entry["methods"]["epo/adam"]["endpoints"][0][k])
     np.testing.assert_allclose(res.final_losses[0], stored, rtol=1e-12)
+
+
+def test_every_stored_result_records_what_made_it():
+    """Every benchmarks/results/*.json carries madam.study.provenance(): the package version and
+    the SHA-256 of the C sources of the core that produced it."""
+    folder = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    files = sorted(folder.glob("*.json"))
+    assert files
+    for path in files:
+        prov = json.loads(path.read_text()).get("provenance")
+        assert prov is not None, f"{path.name} has no provenance"
+        assert prov["madam_version"] and len(prov["core_source_hash"]) == 64, path.name
+    assert set(study.provenance()) == {"madam_version", "core_source_hash"}
