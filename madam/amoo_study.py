@@ -40,6 +40,8 @@ import math
 
 import numpy as np
 
+from .stats import t_quantile
+
 __all__ = ["SIGMAS", "PROBLEM_SEED", "TUNING_SEEDS", "PRESETS", "ICML_LRS", "t_quantile",
            "paired", "lr_grid", "make_problems", "make_solvers", "tune", "evaluate", "compare",
            "teacher_student", "count_hvp_calls", "extra_compute", "icml_setups", "icml_compare",
@@ -76,45 +78,7 @@ ICML_LRS = {  # the ICML code's learning rates (EW and CAMOO on the mean of the 
 
 
 # ============================================================================ statistics
-def _t_two_sided(t, df):
-    """P(|T| <= t) for Student's t with integer df >= 1 (the finite series of Abramowitz and
-    Stegun 26.7.3-4, in theta = atan(t / sqrt(df)))."""
-    theta = math.atan(t / math.sqrt(df))
-    s, c = math.sin(theta), math.cos(theta)
-    if df % 2:                       # odd: (2/pi) (theta + s (c + 2/3 c^3 + 2.4/3.5 c^5 + ...))
-        total, term = 0.0, c
-        for k in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c * c * (2 * k) / (2 * k + 1)
-        return 2.0 / math.pi * (theta + s * total)
-    total, term = 0.0, 1.0           # even: s (1 + 1/2 c^2 + 1.3/2.4 c^4 + ...)
-    for k in range(1, df // 2 + 1):
-        total += term
-        term *= c * c * (2 * k - 1) / (2 * k)
-    return s * total
-
-
-def t_quantile(p, df):
-    """The p-quantile (0.5 <= p < 1) of Student's t with integer ``df`` >= 1, by bisection on the
-    exact distribution function (t_quantile(0.975, 4) = 2.7764...)."""
-    df = int(df)
-    if df < 1 or not 0.5 <= p < 1:
-        raise ValueError(f"need df >= 1 and 0.5 <= p < 1, got df={df}, p={p}")
-    target = 2.0 * p - 1.0
-    if target == 0.0:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while _t_two_sided(hi, df) < target:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if _t_two_sided(mid, df) < target:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+# t_quantile: madam.stats (Student's t by bisection on its exact CDF)
 
 
 def paired(a, b, level=0.95):

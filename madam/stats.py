@@ -62,6 +62,8 @@ def t_quantile(p, df):
         raise ValueError(f"df must be > 0, got {df!r}")
     if p < 0.5:
         return -t_quantile(1.0 - p, df)
+    if p == 0.5:
+        return 0.0
     lo, hi = 0.0, 1.0
     while _t_cdf(hi, df) < p:
         hi *= 2.0
