@@ -1,11 +1,35 @@
-"""Command line: ``python -m madam demo [--out FILE] [--steps N]``, ``python -m madam gallery
-[--out FILE] [--steps N]`` and ``python -m madam config``."""
+"""Command line: ``madam demo [--out FILE] [--steps N]``, ``madam gallery [--out FILE]
+[--steps N]``, ``madam config`` and ``madam --version`` (also as ``python -m madam ...``)."""
 import argparse
+import os
 import sys
 
 
+def _prog():
+    """How the user invoked us: ``python -m madam`` (argv[0] is this file) or the script name."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name == "__main__.py":
+        return "python -m madam"
+    return name
+
+
+class _VersionAction(argparse.Action):
+    """--version: print ``madam <version>`` (imports madam only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print madam's version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import madam
+
+        print(f"madam {madam.__version__}")
+        parser.exit()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m madam", description=__doc__)
+    parser = argparse.ArgumentParser(prog=_prog(), description=__doc__)
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="where Adam bends a front, and metric vs momentum: re-run the studies' "

@@ -3,6 +3,8 @@
 Everything that talks to ``madam._cmadam`` directly goes through this module: array-to-pointer
 conversion, the thread count passed to every kernel, and status-code checking.
 """
+import os
+
 import numpy as np
 
 from ._loader import load_core
@@ -26,7 +28,14 @@ FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 
-_settings = {"n_threads": lib.cm_openmp_max_threads()}
+# None: follow OpenMP's current limit (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl),
+# read at every call; an int: the count the user fixed with set_num_threads.
+_settings = {"n_threads": None}
+
+#: The largest thread count set_num_threads accepts: 256, or 4 threads per core on machines
+#: with more than 64 cores. Far more threads than cores only adds overhead, and a huge count
+#: (thousands) can make OpenMP abort the whole process when it cannot create the threads.
+MAX_THREADS = max(256, 4 * (os.cpu_count() or 1))
 
 
 class CoreError(RuntimeError):
@@ -53,28 +62,35 @@ def pointer(array, writable=False):
 def set_num_threads(n_threads):
     """Set the number of threads madam's C loops (and OpenBLAS) use.
 
+    ``n_threads`` must be an int with ``1 <= n_threads <= MAX_THREADS`` (256, or 4 per core on
+    machines with more than 64 cores); otherwise TypeError or ValueError is raised and nothing
+    changes. Once set, the count overrides OpenMP's limit (OMP_NUM_THREADS, threadpoolctl).
+
     Results do not depend on it: every kernel is elementwise or reduces in a fixed order, so
     trajectories are bit-identical for any thread count.
     """
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
         raise TypeError(f"n_threads must be an int, got {type(n_threads).__name__}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    _settings["n_threads"] = int(n_threads)
-    lib.cm_blas_set_num_threads(int(n_threads))
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    n_threads = int(n_threads)
+    lib.cm_blas_set_num_threads(n_threads)
+    _settings["n_threads"] = n_threads
 
 
 def get_num_threads():
-    """The number of threads madam's C loops use (default: OpenMP's, i.e. OMP_NUM_THREADS or
-    the number of cores)."""
-    return _settings["n_threads"]
+    """The number of threads madam's C loops use: the count given to set_num_threads if it was
+    called, else OpenMP's current limit (OMP_NUM_THREADS or the number of cores, lowered by
+    ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` or ``omp_set_num_threads``)."""
+    n_threads = _settings["n_threads"]
+    return lib.cm_openmp_max_threads() if n_threads is None else n_threads
 
 
 def exec_config():
     """A cm_exec_config carrying the current thread count and the default size threshold."""
     exec_cfg = ffi.new("cm_exec_config *")
     lib.cm_exec_config_default(exec_cfg)
-    exec_cfg.n_threads = _settings["n_threads"]
+    exec_cfg.n_threads = get_num_threads()
     return exec_cfg
 
 

@@ -40,6 +40,30 @@ def test_set_num_threads_validates():
     assert madam.get_num_threads() == before
 
 
+def test_set_num_threads_out_of_range_changes_nothing():
+    """Too large a count (past C int, or thousands of threads) is refused up front; the
+    refusal leaves the setting alone, so later calls keep working (issue 12)."""
+    from madam._core import MAX_THREADS
+
+    before = madam.get_num_threads()
+    try:
+        for bad in (2**31, 5000, np.int64(2**40), MAX_THREADS + 1, -1):
+            with pytest.raises(ValueError, match="n_threads"):
+                madam.set_num_threads(bad)
+            assert madam.get_num_threads() == before
+        with pytest.raises(TypeError, match="n_threads"):
+            madam.set_num_threads("2")
+        assert madam.get_num_threads() == before
+        assert madam.config()["threads"] == before  # later calls still work
+        madam.set_num_threads(np.int32(1))
+        assert madam.get_num_threads() == 1
+        madam.set_num_threads(MAX_THREADS)  # the documented bound itself is accepted
+        assert madam.get_num_threads() == MAX_THREADS
+    finally:
+        madam.set_num_threads(before)
+    assert MAX_THREADS >= 256
+
+
 def test_gramian_matches_numpy():
     rng = np.random.default_rng(0)
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
@@ -71,6 +95,30 @@ def test_cli_rejects_bad_steps():
     result = subprocess.run([sys.executable, "-m", "madam", "demo", "--steps", "0"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "--steps" in result.stderr
+
+
+def _console_script():
+    script = Path(sys.executable).parent / "madam"
+    if not script.exists():
+        pytest.skip("the madam console script is not installed next to this Python")
+    return str(script)
+
+
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_cli_version(how):
+    cmd = [sys.executable, "-m", "madam"] if how == "module" else [_console_script()]
+    result = subprocess.run(cmd + ["--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"madam {madam.__version__}\n"
+
+
+@pytest.mark.parametrize("how, prog", [("module", "python -m madam"), ("script", "madam")])
+def test_cli_names_itself_as_invoked(how, prog):
+    cmd = [sys.executable, "-m", "madam"] if how == "module" else [_console_script()]
+    result = subprocess.run(cmd + ["demo", "--steps", "0"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: {prog} ")
+    assert f"{prog}: error: --steps must be >= 1" in result.stderr
 
 
 def test_readme_quickstart_runs(tmp_path, monkeypatch):

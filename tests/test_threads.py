@@ -2,6 +2,9 @@
 arrays above the parallel threshold (cm_exec_config.min_parallel_size = 32768 elements)."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,3 +73,41 @@ def test_nonfinite_scan_parallel(threads, where, restore_threads):
         opt.step(g)
     assert (ps[0] == 1).all() and opt.step_count == 0
 
+
+
+def test_follows_openmp_limit_until_set(monkeypatch):
+    """Until set_num_threads is called, madam follows OpenMP's current limit, so
+    threadpoolctl.threadpool_limits(n, user_api="openmp") applies to madam's loops too."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from madam import _core
+
+    monkeypatch.setitem(_core._settings, "n_threads", None)  # as in a fresh process
+    blas = _core.lib.cm_blas_get_num_threads()
+    try:
+        outside = _core.lib.cm_openmp_max_threads()
+        assert madam.get_num_threads() == outside == _core.exec_config().n_threads
+        with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+            assert madam.get_num_threads() == 1
+            assert _core.exec_config().n_threads == 1
+            madam.set_num_threads(2)  # an explicit count wins over the limit
+            assert madam.get_num_threads() == 2 == _core.exec_config().n_threads
+        assert madam.get_num_threads() == 2
+    finally:
+        _core.lib.cm_blas_set_num_threads(blas)
+
+
+def test_threadpoolctl_limit_in_fresh_process():
+    """A fresh process (set_num_threads never called): OMP_NUM_THREADS gives the default and
+    threadpool_limits lowers it for the duration of the block."""
+    pytest.importorskip("threadpoolctl")
+    code = ("import madam, threadpoolctl\n"
+            "from madam import _core\n"
+            "before = madam.get_num_threads()\n"
+            "with threadpoolctl.threadpool_limits(1, user_api='openmp'):\n"
+            "    inside = (madam.get_num_threads(), _core.exec_config().n_threads)\n"
+            "print(before, *inside, madam.get_num_threads())\n")
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "1", "1", "3"]
