@@ -38,6 +38,7 @@ from ._validate import nonnegative as _nonneg
 from ._validate import positive as _positive
 from ._validate import real as _real
 from .problems import Batch, TeacherStudent, _rng_arg
+from . import solvers as _solvers
 from .solvers import Solver
 
 __all__ = ["rademacher", "hutchinson_diag", "HutchinsonEMA", "hvp_from_grad", "pu_solve",
@@ -734,6 +735,13 @@ class PAMOO(Solver):
         return (f"PAMOO(lr={self.lr}, iters={self.iters}, w_min={self.w_min}, "
                 f"damping={self.damping}, warm_start={self.warm_start}, "
                 f"natural_scale={self.natural_scale})")
+
+
+# Registered by name with the other weightings (madam.solvers cannot import this module, which
+# imports it): ``madam.run(problem, "pamoo", ...)``, ``MAdam(x, solver="pamoo")``. CAMOO's name is
+# known too, but it needs ``hvp=``, so a bare name is refused with a message saying so.
+_solvers.SOLVERS[CAMOO.name] = CAMOO
+_solvers.SOLVERS[PAMOO.name] = PAMOO
 
 
 # ============================================================================ output-space curvature

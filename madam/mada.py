@@ -42,7 +42,7 @@ from . import _core
 from ._core import ffi
 from ._validate import Hyper, flag, grad_list, nonnegative
 from ._validate import betas as _betas
-from .optim import Optimizer, _plain, _scalar
+from .optim import Optimizer, _check_counts, _plain, _scalar
 
 __all__ = ["MADA", "HyperAdam", "AdamHD", "COEFFICIENTS", "VERTICES", "BOX",
            "DEFAULT_HYPER_LR"]
@@ -75,6 +75,15 @@ _STATE_FORMAT = 1
 # One history row: step, the six coefficients and lr used by the step, the seven hypergradients
 # computed at its start (NaN when no hyper step ran).
 _HISTORY_COLUMNS = ("step",) + LEARNABLE + tuple(f"hypergrad.{k}" for k in LEARNABLE)
+
+
+# The non-array keys of a state_dict (besides hyper.<name>); load_state_dict refuses others.
+_SCALAR_KEYS = frozenset(
+    ("optimizer", "format", "step_count", "skipped_steps", "derivatives", "derivs_stored",
+     "hyper_delay", "learn", "pending_lr", "history")
+    + tuple(f"{group}.{k}" for group in ("pending_dot", "prev", "hyper_lr", "last_hypergrad")
+            for k in LEARNABLE)
+    + tuple(f"coef.{k}" for k in COEFFICIENTS))
 
 
 # ----------------------------------------------------------------------------- validators
@@ -227,6 +236,10 @@ class MADA(Optimizer):
     n_init = Hyper(_choice(tuple(_N_INIT)))
     detach_vbar = Hyper(flag)
     lion_betas = Hyper(_betas(2))
+    # Logical state names (as in state_dict) that stay >= 0: v's blend c g^2 + (1 - c)(v +
+    # g^2 sign(g^2 - v)) is >= 0 whenever v is, and v_bar averages such v's.
+    _nonnegative_buffers = ("exp_avg_sq", "exp_avg_sq_prev", "avg_exp_avg_sq")
+    _extra_state_keys = ()  # load_state_dict checks every key itself (_SCALAR_KEYS)
 
     def __init__(self, params, lr=1e-3, init="adam", hyper_lr=None, learn=COEFFICIENTS,
                  hyper_start=50, hyper_clip=10.0, eps=1e-6, v_init=1e-15, first_diff="zero",
@@ -537,9 +550,7 @@ class MADA(Optimizer):
         step_count = _scalar(sd, "step_count", int)
         skipped = _scalar(sd, "skipped_steps", int)
         stored = _scalar(sd, "derivs_stored", int)
-        for key, value in (("step_count", step_count), ("skipped_steps", skipped)):
-            if value < 0:
-                raise ValueError(f"state_dict[{key!r}] must be >= 0, got {value}")
+        _check_counts(step_count, skipped)
         if stored not in (0, 6, 7) or (stored and self._mode != "store"):
             raise ValueError(f"state_dict['derivs_stored'] is invalid: {stored}")
         if "learn" not in sd:
@@ -588,10 +599,13 @@ class MADA(Optimizer):
                 if a.shape != target.shape:
                     raise ValueError(f"state_dict[{key!r}] has shape {a.shape}, "
                                      f"expected {target.shape}")
+                self._check_state_array(key, name, a)
                 arrays[key] = a
-        extra = sorted(k for k in sd if k.startswith("state.") and k not in arrays)
+        extra = sorted(k for k in sd if str(k).startswith("state.") and k not in arrays)
         if extra:
             raise ValueError(f"state_dict has state for parameters this optimiser lacks: {extra}")
+        self._check_known_keys(sd, set(arrays) | _SCALAR_KEYS |
+                               {f"hyper.{name}" for name in self._hyper_names})
 
         # Hyperparameters and combinations on a scratch copy, so a bad one changes nothing.
         scratch = object.__new__(type(self))

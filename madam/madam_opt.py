@@ -31,6 +31,7 @@ Usage::
 estimators) and every choice the paper left open; ``cmadam/include/cmadam_madam.h`` the exact
 per-element arithmetic of the fused C kernel.
 """
+import inspect
 import math
 
 import numpy as np
@@ -64,7 +65,22 @@ def _schedule(name, value):
     return value
 
 
+def _required_arguments(cls):
+    """The constructor parameters of a solver class that have no default."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is p.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def _solver(value):
+    """A solver instance, a registry name (built with no arguments) or None.
+
+    A solver *class* is refused (TypeError: pass an instance, e.g. ``MGDA()``), as is a name
+    whose class needs constructor arguments (``"camoo"`` needs ``hvp``; ``"epo"`` a preference).
+    """
     from . import solvers
 
     if value is None:
@@ -73,7 +89,21 @@ def _solver(value):
         if value not in solvers.SOLVERS:
             raise ValueError(f"solver must be a madam.solvers.Solver, one of "
                              f"{tuple(solvers.SOLVERS)} or None, got {value!r}")
-        return solvers.SOLVERS[value]()
+        cls = solvers.SOLVERS[value]
+        required = _required_arguments(cls)
+        if required:
+            raise ValueError(f"solver {value!r} ({cls.__name__}) needs the constructor "
+                             f"argument(s) {', '.join(required)}, which a name cannot supply: "
+                             f"pass an instance, e.g. solver=madam.solvers.{cls.__name__}("
+                             f"{', '.join(f'{r}=...' for r in required)})")
+        return cls()
+    if isinstance(value, type):
+        example = "MGDA()"
+        if hasattr(value, "solve"):
+            args = ", ".join(f"{r}=..." for r in _required_arguments(value))
+            example = f"{value.__name__}({args})"
+        raise TypeError(f"solver must be a solver instance, a name or None, got the class "
+                        f"{value.__name__}: pass an instance, e.g. {example}")
     if not callable(getattr(value, "solve", None)):
         raise TypeError("solver must be a madam.solvers.Solver (anything with solve(jacobian, "
                         f"losses) -> (lam, d)), a solver name or None, got {type(value).__name__}")
@@ -81,7 +111,13 @@ def _solver(value):
 
 
 def _preference(value, n_obj):
-    """A user's lambda: C finite entries >= 0 summing to 1 within 1e-9 (float64 copy)."""
+    """A user's lambda: C finite entries >= 0 summing to 1 within 1e-9 for float64 (or a list),
+    within a few eps per entry for a float32/float16 array
+    (:func:`madam.solvers.simplex_tolerance`: a float32 vector that sums to 1 in float32 is
+    accepted). Returns a float64 copy, not
+    renormalised (as before)."""
+    from .solvers import _tol_text, simplex_tolerance
+
     lam = real_vector("preference", value)
     if n_obj is not None and lam.size != n_obj:
         raise ValueError(f"preference has {lam.size} entries but there are {n_obj} objectives")
@@ -90,9 +126,10 @@ def _preference(value, n_obj):
     if np.any(lam < 0.0):
         raise ValueError(f"preference must be >= 0 entrywise (a point of the simplex), got {lam};"
                          " nothing was updated")
-    if abs(lam.sum() - 1.0) > 1e-9:
-        raise ValueError(f"preference must sum to 1 (within 1e-9), got sum {lam.sum()!r}; "
-                         "nothing was updated")
+    tol = simplex_tolerance(value, lam.size)
+    if abs(lam.sum() - 1.0) > tol:
+        raise ValueError(f"preference must sum to 1 (within {_tol_text(tol)}), got sum "
+                         f"{lam.sum()!r}; nothing was updated")
     return lam
 
 
@@ -126,9 +163,12 @@ class MAdam(Optimizer):
     Parameters
     ----------
     params : ndarray or list of ndarrays (float32/float64, C-contiguous), updated in place.
-    solver : a :class:`madam.solvers.Solver` (or a registry name such as ``"mgda"``; default),
-        used by ``step(jacobian, losses)`` to pick :math:`\lambda`; ``None``: every step must
-        pass ``preference=``. Any solver of :mod:`madam.solvers` works; its ``lam`` must be
+    solver : a :class:`madam.solvers.Solver` instance (or a registry name such as ``"mgda"``;
+        default), used by ``step(jacobian, losses)`` to pick :math:`\lambda`; ``None``: every
+        step must pass ``preference=``. A solver *class* (``solver=MGDA``) is a TypeError: pass
+        an instance, ``MGDA()``. A name is built with no arguments, so names whose class needs
+        some (``"camoo"``: ``hvp``; ``"epo"``, ``"linear"``: a preference) are a ValueError.
+        Any solver of :mod:`madam.solvers` works; its ``lam`` must be
         finite (IMTL-G's affine weights may be negative: :math:`C_\lambda = \lambda^T F \lambda`
         is still >= 0, since F is a positive semi-definite C x C matrix per element).
     lr, betas, eps : Adam's, applied to u. ``betas[1]`` is also the decay of the F EMAs (the
@@ -178,6 +218,10 @@ class MAdam(Optimizer):
     rampup_steps = Hyper(_nonneg_int)
     rampup = Hyper(_schedule)
     _buffers = ("exp_avg", "exp_avg_sq")
+    _nonnegative_buffers = ("exp_avg_sq",)    # Adam's v of u; F's off-diagonal pairs may be < 0
+    _extra_state_keys = ("n_obj", "pair_sampling", "estimator", "seed", "rng.state", "rng.inc",
+                         "rng.has_uint32", "rng.uinteger", "pending", "last_preference",
+                         "pair_updates", "pair_last", "solver.")
     #: runs.py hands optimisers with this flag the Jacobian and losses instead of d.
     takes_jacobian = True
 
@@ -598,6 +642,7 @@ class MAdam(Optimizer):
                 if a.shape != (n_pairs,) + p.shape:
                     raise ValueError(f"state_dict[{key!r}] has shape {a.shape}, expected "
                                      f"{(n_pairs,) + p.shape}")
+                self._check_state_array(key, "fisher", a)
                 fisher.append(a)
             counters = []
             for key in ("pair_updates", "pair_last"):

@@ -12,6 +12,9 @@ Usage (the same for every class)::
     sd = opt.state_dict()                   # flat dict: np.savez("ckpt.npz", **sd) works
     opt2.load_state_dict(sd)                # resuming reproduces the run bit for bit
 """
+import functools
+import threading
+
 import numpy as np
 
 from . import _core
@@ -23,6 +26,39 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Ad
            "NonFiniteError"]
 
 _STATE_FORMAT = 1
+#: The largest step_count / skipped_steps load_state_dict accepts (2**53: every count up to it
+#: is exact in a double, and no run gets near it).
+MAX_STEP_COUNT = 2 ** 53
+
+
+def _guarded_step(step):
+    """Wrap a step method: one caller at a time, and the params' memory checked before any C.
+
+    The lock is reentrant, so a subclass's step may call ``super().step``; a second thread
+    gets RuntimeError at once instead of blocking (a blocked step would silently reorder
+    updates) or racing (which loses updates)."""
+    if getattr(step, "_guarded", False):
+        return step
+
+    @functools.wraps(step)
+    def guarded(self, *args, **kwargs):
+        lock = self._step_lock
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"{type(self).__name__}.step() called from two threads at once; an optimiser is "
+                "not thread-safe: use one per thread or a lock")
+        try:
+            self._check_params_unmoved()
+            return step(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    guarded._guarded = True
+    return guarded
+
+
+def _data_address(array):
+    return array.__array_interface__["data"][0]
 
 
 class Optimizer:
@@ -37,17 +73,42 @@ class Optimizer:
     and counts the step in ``skipped_steps``; ``"ignore"`` skips the scan (fastest; a NaN then
     reaches the state and, except in Lion, the parameters: Lion's sign(NaN) is 0, so the
     element silently stops moving, as in torch).
+
+    Threads: an optimiser is not thread-safe. ``step`` (every subclass's too: it is wrapped
+    when the subclass is defined) holds a per-optimiser lock taken without waiting, so a call
+    that overlaps another thread's step raises RuntimeError and changes nothing, instead of
+    losing updates. Use one optimiser per thread, or serialise the calls with your own lock.
+
+    Parameters must keep their memory: the data address, shape and strides of every param are
+    recorded at construction, and a step raises ValueError (before any C code runs) if one
+    was resized (``ndarray.resize``) or otherwise reallocated since.
+
+    State: ``load_state_dict`` checks everything before changing anything: unknown keys,
+    dtypes and shapes, non-finite state arrays, negative values in the buffers a subclass lists
+    in ``_nonnegative_buffers`` (second moments), hyperparameters, and counters outside
+    [0, MAX_STEP_COUNT]. A subclass that overrides ``load_state_dict`` and passes its own extra
+    keys on to this one lists them in ``_extra_state_keys`` (exact keys, or prefixes ending in
+    "."); left at None, only the ``hyper.*`` and ``state.*`` keys are checked here.
     """
 
     nonfinite = Hyper(nonfinite_policy)
     _kernel = None
     _config_type = None
     _buffers = ()
+    _nonnegative_buffers = ()  # buffers that are >= 0 in every reachable state (checked on load)
+    _extra_state_keys = None   # see the class docstring
     _takes_step = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # every step goes through the lock and the memory check
+            cls.step = _guarded_step(cls.__dict__["step"])
+
     def __init__(self, params, nonfinite="raise", **hyperparameters):
+        self._step_lock = threading.RLock()
         self._params, self._single = param_list(params)
         self._param_spans = memory_spans(self._params)
+        self._param_layout = [(_data_address(p), p.shape, p.strides) for p in self._params]
         self._hyper_names = tuple(hyperparameters) + ("nonfinite",)
         for name, value in hyperparameters.items():
             setattr(self, name, value)
@@ -81,6 +142,45 @@ class Optimizer:
         """Arguments after the state buffers (e.g. NULL for an unused buffer)."""
         return ()
 
+    def _check_params_unmoved(self):
+        """ValueError if a param no longer has the memory the C pointers were made from."""
+        for i, (p, (address, shape, strides)) in enumerate(zip(self._params,
+                                                                 self._param_layout)):
+            if _data_address(p) != address or p.shape != shape or p.strides != strides:
+                name = "params" if self._single else f"params[{i}]"
+                raise ValueError(
+                    f"{name} was resized or reallocated since the optimiser was built "
+                    f"(shape {shape} -> {p.shape}); nothing was updated. Build a new optimiser "
+                    "over the new array")
+
+    def _check_state_array(self, key, name, array):
+        """ValueError naming ``key`` if a state array (buffer ``name``) is not a reachable
+        state: NaN/Inf anywhere, or a negative entry in a non-negative buffer."""
+        if not _core.all_finite(np.ascontiguousarray(array)):
+            raise ValueError(f"state_dict[{key!r}] contains NaN or Inf")
+        if name in self._nonnegative_buffers and np.any(array < 0):
+            raise ValueError(f"state_dict[{key!r}] has negative entries; {name} is a second "
+                             "moment and must be >= 0")
+
+    def _check_known_keys(self, sd, known):
+        """ValueError naming the first key of ``sd`` that is neither in ``known`` nor declared
+        in ``_extra_state_keys``."""
+        extra = self._extra_state_keys
+        # Undeclared in a subclass that overrides load_state_dict (and passes its own keys on):
+        # that subclass checks its own keys; the hyper.* and state.* namespaces are checked here.
+        lenient = extra is None and type(self).load_state_dict is not Optimizer.load_state_dict
+        for key in sorted(sd, key=str):
+            if key in known:
+                continue
+            if lenient:
+                if not str(key).startswith(("hyper.", "state.")):
+                    continue
+            elif any(key == e or (e.endswith(".") and str(key).startswith(e))
+                     for e in extra or ()):
+                continue
+            raise ValueError(f"state_dict has an unknown key {key!r} (not written by "
+                             f"{type(self).__name__}.state_dict)")
+
     # ------------------------------------------------------------------ public API
     @property
     def params(self):
@@ -103,6 +203,7 @@ class Optimizer:
                     "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
         return True
 
+    @_guarded_step
     def step(self, grads):
         """Apply one update in place. ``grads`` has the structure, shapes and dtypes of params.
 
@@ -160,10 +261,13 @@ class Optimizer:
                     raise TypeError(f"state_dict[{key!r}] has dtype {a.dtype}, expected {p.dtype}")
                 if a.shape != p.shape:
                     raise ValueError(f"state_dict[{key!r}] has shape {a.shape}, expected {p.shape}")
+                self._check_state_array(key, name, a)
                 arrays[key] = a
-        extra = sorted(k for k in sd if k.startswith("state.") and k not in arrays)
+        extra = sorted(k for k in sd if str(k).startswith("state.") and k not in arrays)
         if extra:
             raise ValueError(f"state_dict has state for parameters this optimiser lacks: {extra}")
+        self._check_known_keys(sd, set(arrays) | {f"hyper.{n}" for n in self._hyper_names} |
+                               {"optimizer", "format", "step_count", "skipped_steps"})
         # Validate hyperparameters on a scratch copy, so a bad one changes nothing.
         scratch = object.__new__(type(self))
         scratch.__dict__.update(self.__dict__)
@@ -175,9 +279,7 @@ class Optimizer:
         scratch._check_combination()
         step_count = _scalar(sd, "step_count", int)
         skipped = _scalar(sd, "skipped_steps", int)
-        for key, value in (("step_count", step_count), ("skipped_steps", skipped)):
-            if value < 0:
-                raise ValueError(f"state_dict[{key!r}] must be >= 0, got {value}")
+        _check_counts(step_count, skipped)
         for name in self._hyper_names:
             setattr(self, name, getattr(scratch, name))
         for i, state in enumerate(self._state):
@@ -195,6 +297,12 @@ def _plain(value):
     if isinstance(value, np.ndarray):
         value = value.item() if value.ndim == 0 else tuple(value.tolist())
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_counts(step_count, skipped_steps):
+    for key, value in (("step_count", step_count), ("skipped_steps", skipped_steps)):
+        if not 0 <= value <= MAX_STEP_COUNT:
+            raise ValueError(f"state_dict[{key!r}] must be in [0, 2**53], got {value}")
 
 
 def _scalar(sd, key, kind):
@@ -250,6 +358,7 @@ class _AdamFamily(Optimizer):
     weight_decay = Hyper(nonnegative)
     _kernel, _config_type = "cm_adam_step", "cm_adam_config"
     _buffers = ("exp_avg", "exp_avg_sq")
+    _nonnegative_buffers = ("exp_avg_sq",)
     _variant = "CM_ADAM"
     _decoupled = 0
 
@@ -305,6 +414,7 @@ class AMSGrad(_AdamFamily):
     """
 
     _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _nonnegative_buffers = ("exp_avg_sq", "max_exp_avg_sq")
     _variant = "CM_AMSGRAD"
 
 
@@ -317,6 +427,7 @@ class AVGrad(_AdamFamily):
     """
 
     _buffers = ("exp_avg", "exp_avg_sq", "avg_exp_avg_sq")
+    _nonnegative_buffers = ("exp_avg_sq", "avg_exp_avg_sq")
     _variant = "CM_AVGRAD"
 
 
@@ -342,6 +453,8 @@ class Yogi(Optimizer):
     initial_accumulator = Hyper(nonnegative)
     _kernel, _config_type = "cm_yogi_step", "cm_yogi_config"
     _buffers = ("exp_avg", "exp_avg_sq")
+    # v - (1 - beta2) sign(v - g^2) g^2 stays >= 0 from v >= 0 (initial_accumulator >= 0)
+    _nonnegative_buffers = ("exp_avg_sq",)
 
     def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3, weight_decay=0.0,
                  initial_accumulator=1e-6, nonfinite="raise"):
@@ -376,6 +489,7 @@ class Adan(Optimizer):
     proximal = Hyper(flag)
     _kernel, _config_type = "cm_adan_step", "cm_adan_config"
     _buffers = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
+    _nonnegative_buffers = ("exp_avg_sq",)
 
     def __init__(self, params, lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, weight_decay=0.0,
                  proximal=True, nonfinite="raise"):

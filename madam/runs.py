@@ -284,6 +284,19 @@ class _SolverSpec:
             self.conditioned = pref is not None and pref.default is pref.empty
             self.optional_pref = pref is not None and not self.conditioned
             self.takes_seed = "seed" in params
+            if isinstance(spec, type):
+                missing = [n for n, p in params.items() if n not in ("preference", "seed")
+                           and n not in kwargs and p.default is p.empty
+                           and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                          p.KEYWORD_ONLY)]
+                if missing:
+                    need = ", ".join(missing)
+                    hint = ("; CAMOO takes the problem's Hessian-vector products: "
+                            "lambda: CAMOO(problem.hvps)" if "hvp" in missing else "")
+                    raise ValueError(
+                        f"solver {self.name!r} ({spec.__name__}) needs {need}, which a name or "
+                        f"class alone cannot supply: pass ({spec.__name__}, {{{missing[0]!r}: "
+                        f"...}}), an instance or a factory{hint}")
             if not isinstance(spec, type) and pref is None:
                 free = [p for name, p in params.items() if name != "seed"
                         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
@@ -858,6 +871,30 @@ def _stack(arrays, empty_shape):
 
 
 # ============================================================================ results
+_LABEL_COLUMNS = ("problem", "solver", "optimizer", "solver_class", "optimizer_class")
+
+
+def _check_labels(column, criterion, values):
+    """ValueError when a requested label of a label column is none of the grid's labels."""
+    if isinstance(criterion, str):
+        requested = [criterion]
+    elif isinstance(criterion, (list, tuple, set, frozenset)):
+        requested = [c for c in criterion if isinstance(c, str)]
+    else:
+        return
+    available = list(dict.fromkeys(values))
+    missing = [c for c in requested if c not in available]
+    if missing:
+        hint = ""
+        folded = {str(v).lower(): v for v in available}
+        close = [folded[m.lower()] for m in missing if m.lower() in folded]
+        if close:
+            hint = f" (labels are case-sensitive: did you mean {close[0]!r}?)"
+        raise ValueError(f"select({column}=...): no run has {column} "
+                         f"{', '.join(map(repr, missing))}; available {column} labels: "
+                         f"{available}{hint}")
+
+
 def _matches(value, criterion, column):
     if callable(criterion):
         return bool(criterion(value))
@@ -960,11 +997,21 @@ class RunResult:
         predicate ``callable(value) -> bool``. For ``preference``: None, one preference (C
         numbers, matched within 1e-12) or an array of them (any row matches).
         Example: ``res.select(solver="mgda", optimizer=["adam", "sgd"], diverged=False)``.
+
+        Labels are matched exactly (case-sensitive): for the label columns (``problem``,
+        ``solver``, ``optimizer``, ``solver_class``, ``optimizer_class``) a requested string (or
+        any string of a list/tuple/set of them) that is none of the grid's values raises a
+        ValueError naming the argument and listing the available labels, so a typo or a wrong
+        case (``optimizer="Adam"`` for the label ``"adam"``) cannot silently select 0 runs.
+        Predicates are not checked. An unknown column raises a KeyError.
         """
         columns = set(self.grid[0]) if self.grid else set()
         for key in criteria:
             if self.grid and key not in columns:
                 raise KeyError(f"no grid column {key!r}; columns: {sorted(columns)}")
+        for key, crit in criteria.items():
+            if self.grid and key in _LABEL_COLUMNS:
+                _check_labels(key, crit, [row[key] for row in self.grid])
         keep = [i for i, row in enumerate(self.grid)
                 if all(_matches(row[k], crit, k) for k, crit in criteria.items())]
         return self.take(keep)

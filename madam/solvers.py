@@ -91,9 +91,25 @@ def _optional_nonnegative(name, value):
     return None if value is None else _nonnegative(name, value)
 
 
+def simplex_tolerance(value, size):
+    """How far from 1 the sum of a preference ``value`` of ``size`` entries may be: 1e-9 for
+    float64 (and lists, ints), ``max(1e-9, 4 * size * eps)`` for a lower-precision float array
+    (float32: a vector that sums to 1 in float32 is off by up to a few eps per entry)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        return 1e-9
+    eps = float(np.finfo(dtype).eps)
+    return max(1e-9, 4.0 * max(int(size), 1) * eps) if eps > np.finfo(np.float64).eps else 1e-9
+
+
+def _tol_text(tol):
+    return "1e-9" if tol == 1e-9 else f"{tol:.2g}"
+
+
 def check_preference(value, name="preference", positive=False):
     """A preference vector: C >= 1 finite entries, >= 0 (> 0 if ``positive``), summing to 1 within
-    1e-9. Returns a read-only float64 copy."""
+    :func:`simplex_tolerance` (1e-9 in float64; a few eps per entry for a float32/float16 array).
+    Returns a read-only float64 copy (not renormalised)."""
     pref = _vector(name, value)
     if not np.all(np.isfinite(pref)):
         raise ValueError(f"{name} must be finite, got {pref}")
@@ -101,8 +117,10 @@ def check_preference(value, name="preference", positive=False):
         raise ValueError(f"{name} must be > 0 entrywise, got {pref}")
     if np.any(pref < 0.0):
         raise ValueError(f"{name} must be >= 0 entrywise (a point of the simplex), got {pref}")
-    if abs(pref.sum() - 1.0) > 1e-9:
-        raise ValueError(f"{name} must sum to 1 (within 1e-9), got sum {pref.sum()!r}")
+    tol = simplex_tolerance(value, pref.size)
+    if abs(pref.sum() - 1.0) > tol:
+        raise ValueError(f"{name} must sum to 1 (within {_tol_text(tol)}), "
+                         f"got sum {pref.sum()!r}")
     pref.setflags(write=False)
     return pref
 
@@ -1057,4 +1075,5 @@ class EPO(Solver):
 
 SOLVERS = {cls.name: cls for cls in (LinearScalarization, Tchebycheff, RLW, DWA, MGDA, PCGrad,
                                      CAGrad, IMTLG, NashMTL, UPGrad, EPO)}
-"""Solver classes by their ``name``."""
+"""Solver classes by their ``name`` (:mod:`madam.amoo` adds ``"camoo"`` and ``"pamoo"`` when it is
+imported, which ``import madam`` does)."""

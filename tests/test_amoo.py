@@ -512,6 +512,23 @@ def test_camoo_and_pamoo_under_sgd_adam_and_madam(optimizer):
         assert res.select(solver="camoo").grid[0]["optimizer_class"] == "MAdam"
 
 
+def test_amoo_solvers_by_registry_name():
+    """Issue 12: "pamoo" and "camoo" are registry names for the runner; "camoo" alone cannot
+    supply its HVPs, and the error says how to."""
+    assert madam.solvers.SOLVERS["pamoo"] is PAMOO and madam.solvers.SOLVERS["camoo"] is CAMOO
+    p = problems.AMOOSelection(n_obj=3, dim=4)
+    res = madam.run(p, "pamoo", "Adam", steps=5)
+    assert len(res) == 1 and res.grid[0]["solver_class"] == "PAMOO"
+    assert not res.grid[0]["diverged"] and np.all(np.isfinite(res.final_losses))
+    np.testing.assert_allclose(res.final_lambdas.sum(1), 1.0)
+    with pytest.raises(ValueError, match=r"'camoo'.*needs hvp.*CAMOO\(problem\.hvps\)"):
+        madam.run(p, "camoo", "Adam", steps=5)
+    res = madam.run(p, ("camoo", {"hvp": p.hvps, "n_samples": 2}), "Adam", steps=5)
+    assert res.grid[0]["solver_class"] == "CAMOO" and not res.grid[0]["diverged"]
+    opt = madam.MAdam(np.zeros(4), solver="pamoo")
+    assert isinstance(opt.solver, PAMOO)
+
+
 # ============================================================================ the ICML problem
 @pytest.mark.parametrize("setup", ["switching", "selection", "approximate_optimum"])
 def test_power_loss_mlp_derivatives(setup):

@@ -326,3 +326,56 @@ def test_param_made_read_only_later_is_rejected(opt_name):
     with pytest.raises(ValueError, match=re.escape("params[1]")):
         opt.step(_grads())
     assert_unchanged(before, opt, ps)
+
+
+# ------------------------------------------------- a parameter resized in place (issue 12, item 3)
+# The gradients are NaN: were the memory check missing, the step would stop at the non-finite
+# scan (a NonFiniteError whose message does not match) before any C kernel touched the stale
+# pointer, so these tests cannot corrupt memory whatever the implementation does.
+def _resized_cases():
+    def adam_single(new):
+        return madam.Adam(new, lr=0.1), "params"
+
+    def sgd_list(new):
+        return madam.SGD([np.ones(3), new], lr=0.1), "params[1]"
+
+    def mada(new):
+        return madam.MADA([np.ones(3), new], lr=0.1), "params[1]"
+
+    return {"Adam-single": adam_single, "SGD-list": sgd_list, "MADA": mada}
+
+
+@pytest.mark.parametrize("new_size", (2, 1000), ids=("shrunk", "grown"))
+@pytest.mark.parametrize("case", list(_resized_cases()))
+def test_step_rejects_param_resized_in_place(case, new_size):
+    x = np.array([0.5, 0.8, 1.2, 1.5])  # owns its memory (resize needs that)
+    opt, name = _resized_cases()[case](x)
+    ps = opt.params
+    x.resize(new_size, refcheck=False)  # new shape, and (grown) a new data pointer
+    grads = [np.full(p.shape, NAN) for p in ps]
+    before = snapshot(opt, [p.copy() for p in ps])
+    with pytest.raises(ValueError, match=re.escape(f"{name} was resized or reallocated")):
+        opt.step(grads[0] if len(ps) == 1 else grads)
+    after = snapshot(opt, [p.copy() for p in ps])
+    assert after["state"] == before["state"] and after["step_count"] == before["step_count"]
+
+
+def test_madam_step_rejects_param_resized_in_place():
+    x = np.array([0.5, 0.8, 1.2, 1.5])  # owns its memory (resize needs that)
+    opt = madam.MAdam(x, solver=None, n_obj=2)
+    x.resize(1000, refcheck=False)
+    with pytest.raises(ValueError, match=re.escape("params was resized or reallocated")):
+        opt.step(np.full((2, 1000), NAN), preference=np.array([0.5, 0.5]))
+    assert opt.step_count == 0
+
+
+def test_step_accepts_param_modified_in_place():
+    """Writing into a param (even replacing all its values) is fine: its memory is the same."""
+    x = np.ones(4)
+    opt = madam.Adam(x, lr=0.1)
+    x[...] = 2.0
+    x.shape = (2, 2)  # a reshape of the same memory is a different layout: refused
+    with pytest.raises(ValueError, match="resized or reallocated"):
+        opt.step(np.ones((2, 2)))
+    x.shape = (4,)
+    assert opt.step(np.ones(4)) and opt.step_count == 1

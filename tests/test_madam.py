@@ -430,7 +430,8 @@ def _solver_instances(n_obj):
     pref = np.full(n_obj, 1.0 / n_obj)
     return [solvers.LinearScalarization(pref), solvers.Tchebycheff(pref), solvers.RLW(seed=1),
             solvers.DWA(), solvers.MGDA(), solvers.PCGrad(seed=1), solvers.CAGrad(),
-            solvers.IMTLG(), solvers.NashMTL(), solvers.UPGrad(), solvers.EPO(pref)]
+            solvers.IMTLG(), solvers.NashMTL(), solvers.UPGrad(), solvers.EPO(pref),
+            solvers.PAMOO(iters=50)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -451,7 +452,9 @@ def test_every_solver(dtype):
             np.clip(x, lo.astype(dtype), hi.astype(dtype), out=x)
         assert np.all(np.isfinite(x))
         names.add(type(solver).__name__)
-    assert names == {cls.__name__ for cls in solvers.SOLVERS.values()}
+    # CAMOO needs the point its HVPs are taken at (solver.observe / the runner): tested in
+    # tests/test_amoo.py under MAdam.
+    assert names == {cls.__name__ for cls in solvers.SOLVERS.values()} - {"CAMOO"}
 
 
 def test_solver_by_name_and_default():
@@ -461,6 +464,66 @@ def test_solver_by_name_and_default():
     opt = MAdam(x, solver=None)
     opt.solver = solvers.MGDA()
     opt.step(np.ones((2, 4)))
+    assert opt.step_count == 1
+
+
+def test_solver_class_is_refused_with_a_hint():
+    """Issue 12: a solver class (not an instance) is a TypeError at construction, naming
+    ``solver`` and showing an instance; before, it failed later with a shape error."""
+    x = np.zeros(4)
+    with pytest.raises(TypeError, match=r"solver.*pass an instance, e\.g\. MGDA\(\)"):
+        MAdam(x, solver=solvers.MGDA)
+    with pytest.raises(TypeError, match=r"pass an instance, e\.g\. CAMOO\(hvp=\.\.\.\)"):
+        MAdam(x, solver=solvers.CAMOO)
+    opt = MAdam(x, solver=None)
+    with pytest.raises(TypeError, match="MGDA()"):
+        opt.solver = solvers.MGDA
+    assert opt.solver is None
+    assert isinstance(MAdam(x, solver=solvers.MGDA()).solver, solvers.MGDA)
+
+
+def test_amoo_solvers_by_name():
+    """Issue 12: "pamoo"/"camoo" are registry names; CAMOO's needs hvp, and says so."""
+    assert solvers.SOLVERS["pamoo"] is solvers.PAMOO
+    assert solvers.SOLVERS["camoo"] is solvers.CAMOO
+    x = np.array([0.3, -0.2, 0.1])
+    opt = MAdam(x, solver="pamoo", lr=1e-2)
+    assert isinstance(opt.solver, solvers.PAMOO)
+    opt.step(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), np.array([1.0, 2.0]))
+    assert np.isclose(opt.last_preference.sum(), 1.0) and np.all(np.isfinite(x))
+    with pytest.raises(ValueError, match=r"'camoo'.*hvp.*pass an instance"):
+        MAdam(x, solver="camoo")
+    with pytest.raises(ValueError, match=r"'epo'.*preference"):
+        MAdam(x, solver="epo")
+
+
+def _float32_dirichlet(n_obj):
+    """A float32 Dirichlet sample summing to 1 in float32 but not within 1e-9 in float64."""
+    for seed in range(1000):
+        lam = np.random.default_rng(seed).dirichlet(np.ones(n_obj)).astype(np.float32)
+        if (lam.sum(dtype=np.float32) == np.float32(1.0)
+                and abs(lam.astype(np.float64).sum() - 1.0) > 1e-9):
+            return lam
+    raise AssertionError("no such sample")
+
+
+@pytest.mark.parametrize("n_obj", [2, 5, 8])
+def test_float32_preference_on_the_float32_simplex(n_obj):
+    """Issue 12: the simplex tolerance follows the preference's dtype: float32 input is
+    accepted within a few float32 eps; float64 input keeps 1e-9; off-simplex is refused."""
+    lam = _float32_dirichlet(n_obj)
+    x = np.linspace(-1, 1, 6).astype(np.float32)
+    opt = MAdam(x, solver=None, lr=1e-2)
+    jac = np.ones((n_obj, 6), np.float32)
+    opt.step(jac, preference=lam)
+    np.testing.assert_array_equal(opt.last_preference, lam.astype(np.float64))
+    # the same numbers as float64 are off by more than 1e-9: still refused
+    with pytest.raises(ValueError, match=r"sum to 1 \(within 1e-9\)"):
+        opt.step(jac, preference=lam.astype(np.float64))
+    off = lam.copy()
+    off[0] += np.float32(1e-3)
+    with pytest.raises(ValueError, match="sum to 1"):
+        opt.step(jac, preference=off)
     assert opt.step_count == 1
 
 

@@ -387,7 +387,6 @@ def grid_result():
     ({"preference": [0.5, 0.5]}, 4),
     ({"preference": [[0.5, 0.5], [0.25, 0.75]]}, 8),
     ({"diverged": False}, 16),
-    ({"solver": "nope"}, 0),
 ])
 def test_select(grid_result, criteria, count):
     sub = grid_result.select(**criteria)
@@ -396,6 +395,26 @@ def test_select(grid_result, criteria, count):
     np.testing.assert_array_equal(sub.losses, grid_result.losses[idx])
     np.testing.assert_array_equal(sub.final_x, grid_result.final_x[idx])
     assert sub.losses.shape[1:] == grid_result.losses.shape[1:]
+
+
+@pytest.mark.parametrize("criteria, name", [
+    ({"optimizer": "Adam"}, "optimizer"),
+    ({"solver": "nope"}, "solver"),
+    ({"solver": "MGDA"}, "solver"),
+    ({"optimizer": ["adam", "sdg"]}, "optimizer"),
+    ({"problem": "VLMOP2"}, "problem"),
+])
+def test_select_unknown_label_raises(grid_result, criteria, name):
+    """Issue 12: a label that matches none of the grid's (wrong case, typo) is an error naming
+    the argument and listing the available labels, not a silent empty selection."""
+    with pytest.raises(ValueError, match=name) as info:
+        grid_result.select(**criteria)
+    message = str(info.value)
+    for label in set(grid_result.column(name)):
+        assert repr(label) in message
+    # the valid labels still select as before
+    assert len(grid_result.select(optimizer="adam")) == 8
+    assert len(grid_result.select(optimizer=lambda o: o.lower() == "adam")) == 8
 
 
 def test_select_unknown_column(grid_result):

@@ -811,3 +811,22 @@ def test_hard_inputs_converge(sid):
             assert np.all(jac.astype(np.float64) @ d.astype(np.float64) >= -tol)
         if sid == "mgda-active-set":
             assert solver.info["converged"]
+
+
+def test_float32_preference_tolerance_follows_the_dtype():
+    """Issue 12: a float32 preference that sums to 1 in float32 is a valid preference (the
+    tolerance is a few float32 eps), the same numbers in float64 are not (1e-9)."""
+    for seed in range(1000):
+        pref = np.random.default_rng(seed).dirichlet(np.ones(5)).astype(np.float32)
+        if (pref.sum(dtype=np.float32) == np.float32(1.0)
+                and abs(pref.astype(np.float64).sum() - 1.0) > 1e-9):
+            break
+    assert S.simplex_tolerance(pref, 5) > 1e-9
+    assert S.simplex_tolerance(pref.astype(np.float64), 5) == 1e-9
+    assert S.simplex_tolerance(pref.tolist(), 5) == 1e-9
+    for cls in (S.LinearScalarization, S.Tchebycheff, S.EPO):
+        np.testing.assert_array_equal(cls(pref).preference, pref.astype(np.float64))
+        with pytest.raises(ValueError, match="sum to 1"):
+            cls(pref.astype(np.float64))
+        with pytest.raises(ValueError, match="sum to 1"):
+            cls(np.array([0.5, 0.51], np.float32))

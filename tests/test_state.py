@@ -154,3 +154,132 @@ def test_load_rejects_other_structure():
         one.load_state_dict(two.state_dict())
     with pytest.raises(ValueError, match=re.escape("state.1.")):  # lacks state.1.*
         two.load_state_dict(one.state_dict())
+
+
+# ---------------------------------------------------------------- poison (issue 12, item 1)
+# Which state arrays are second moments (>= 0 in every reachable state), per optimiser.
+NONNEGATIVE = {"SGD": (), "Adam": ("exp_avg_sq",), "AdamW": ("exp_avg_sq",),
+               "AMSGrad": ("exp_avg_sq", "max_exp_avg_sq"),
+               "AVGrad": ("exp_avg_sq", "avg_exp_avg_sq"), "Yogi": ("exp_avg_sq",),
+               "Adan": ("exp_avg_sq",), "Lion": (),
+               "MADA": ("exp_avg_sq", "exp_avg_sq_prev", "avg_exp_avg_sq")}
+POISON_CASES = [(name, {}) for name in OPTIMISERS] + [
+    ("MADA", {}), ("MADA", {"derivatives": "store"}), ("HyperAdam", {}), ("AdamHD", {})]
+
+
+def _poisons(sd, nonnegative):
+    """(description, poisoned copy of sd, key the message must name)."""
+    out = []
+    for key, value in sd.items():
+        if not (key.startswith("state.") and isinstance(value, np.ndarray)):
+            continue
+        for bad in (np.nan, np.inf, -np.inf):
+            a = value.copy()
+            a.flat[a.size // 2] = bad
+            out.append((f"{key} holds {bad}", {**sd, key: a}, key))
+        if key.split(".", 2)[2] in nonnegative:
+            a = value.copy()
+            a.flat[-1] = -1e-30
+            out.append((f"{key} negative", {**sd, key: a}, key))
+    for key in ("step_count", "skipped_steps"):
+        for bad in (2 ** 63 - 1, 2 ** 53 + 1):
+            out.append((f"{key} = {bad}", {**sd, key: bad}, key))
+    for key in ("bogus", "hyper.bogus", "hyper_lr"):
+        out.append((f"unknown key {key}", {**sd, key: 1.0}, key))
+    return out
+
+
+@pytest.mark.parametrize("dtype", problems.DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("name, kwargs", POISON_CASES,
+                         ids=[f"{n}-{'-'.join(map(str, k.values())) or 'defaults'}"
+                              for n, k in POISON_CASES])
+def test_load_rejects_poison(name, kwargs, dtype):
+    """NaN/Inf buffers, negative second moments, absurd step counts and unknown keys are
+    refused with a ValueError naming the key, and the optimiser is left bit for bit as it was
+    (buffers, hyperparameters, counters)."""
+    opt, ps, _ = _run(name, kwargs, dtype, 3)
+    good = opt.state_dict()
+    target, tps, _ = _run(name, dict(kwargs, lr=3e-4), dtype, 1)
+    before = snapshot(target, tps)
+    nonnegative = NONNEGATIVE.get(name, NONNEGATIVE["MADA"])
+    cases = _poisons(good, nonnegative)
+    assert any("negative" in what for what, _, _ in cases) == bool(nonnegative)
+    failures = []
+    for round_trip in ("dict", "npz"):
+        for what, bad, key in cases:
+            bad = ROUND_TRIPS[round_trip](bad)
+            try:
+                target.load_state_dict(bad)
+            except ValueError as e:
+                if key not in str(e):
+                    failures.append(f"{what}: message {str(e)!r} does not name {key!r}")
+            except Exception as e:  # noqa: BLE001 - report the wrong type with the case
+                failures.append(f"{what}: {type(e).__name__} ({e}) instead of ValueError")
+            else:
+                failures.append(f"{what}: accepted")
+            if snapshot(target, tps) != before:
+                failures.append(f"{what} ({round_trip}): the optimiser changed")
+    assert not failures, "\n".join(failures)
+    target.load_state_dict(good)  # the good one still loads, and at the bound too
+    target.load_state_dict({**good, "step_count": 2 ** 53})
+    assert target.step_count == 2 ** 53
+
+
+@pytest.mark.parametrize("name", ("Adam", "Adan", "SGD"))
+def test_load_accepts_negative_first_moments(name):
+    """Only second moments must be >= 0: a negative momentum is a valid state."""
+    opt, ps, _ = _run(name, {}, np.float64, 3)
+    sd = opt.state_dict()
+    key = next(k for k in sd if k.startswith("state.0.") and k.split(".")[2] not in
+               NONNEGATIVE[name])
+    sd[key] = -np.abs(sd[key]) - 1.0
+    opt.load_state_dict(sd)
+    assert np.array_equal(opt.state_dict()[key], sd[key])
+
+
+def test_madam_checkpoint_with_negative_fisher_loads():
+    """MAdam's packed F holds off-diagonal entries F_ij (i != j), which may be negative:
+    a checkpoint holding them must load (only second moments are checked)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(6)
+    opt = madam.MAdam(x, solver=None, n_obj=2)
+    pref = np.array([0.5, 0.5])
+    for _ in range(3):
+        jac = rng.standard_normal((2, 6))
+        jac[1] = -jac[0]  # opposite gradients: the off-diagonal F_01 = g0 g1 < 0
+        opt.step(jac, preference=pref)
+    sd = opt.state_dict()
+    assert np.any(sd["state.0.fisher"][1] < 0)
+    opt2 = madam.MAdam(x.copy(), solver=None, n_obj=2)
+    opt2.load_state_dict(sd)
+    assert freeze_state(opt2.state_dict()) == freeze_state(sd)
+
+
+@pytest.mark.parametrize("poison", ["fisher_nan", "v_negative", "unknown_key"])
+def test_madam_load_rejects_poison_and_changes_nothing(poison):
+    """MAdam's own keys: a non-finite F, a negative Adam v of u, an unknown key are refused,
+    naming the key, and nothing changes."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(6)
+    opt = madam.MAdam(x, lr=1e-2)
+    for _ in range(3):
+        opt.step(rng.standard_normal((3, 6)), np.ones(3))
+    before = {k: np.array(v, copy=True) for k, v in opt.state_dict().items()}
+    bad = dict(opt.state_dict())
+    if poison == "fisher_nan":
+        key = "state.0.fisher"
+        bad[key] = bad[key].copy()
+        bad[key][1, 2] = np.nan
+    elif poison == "v_negative":
+        key = "state.0.exp_avg_sq"
+        bad[key] = bad[key].copy()
+        bad[key][0] = -1.0
+    else:
+        key = "bogus"
+        bad[key] = 1
+    with pytest.raises(ValueError, match=key):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert sorted(after) == sorted(before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(np.asarray(after[k]), v)

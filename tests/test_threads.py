@@ -111,3 +111,106 @@ def test_threadpoolctl_limit_in_fresh_process():
                             env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["3", "1", "1", "3"]
+
+
+# ------------------------------------------- one optimiser, two Python threads (issue 12, item 2)
+def _hammer(opt, grad, tries):
+    """Two threads call opt.step(grad) ``tries`` times each; returns (applied, refused)."""
+    import threading
+
+    counts = {"applied": 0, "refused": 0}
+    other = []
+    count_lock = threading.Lock()
+    start = threading.Barrier(2)
+
+    def worker():
+        start.wait()
+        for _ in range(tries):
+            try:
+                applied = opt.step(grad)
+            except RuntimeError as e:
+                assert "two threads at once" in str(e)
+                with count_lock:
+                    counts["refused"] += 1
+            except Exception as e:  # noqa: BLE001 - reported by the main thread
+                other.append(e)
+            else:
+                assert applied is True
+                with count_lock:
+                    counts["applied"] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not other, other
+    return counts["applied"], counts["refused"]
+
+
+@pytest.mark.parametrize("name", ("Adam", "SGD"))
+def test_concurrent_steps_never_lose_updates(name):
+    """Each overlapping step either raises RuntimeError in the second caller (changing
+    nothing) or completes: step_count and the params equal a sequential run of exactly the
+    applied number of steps, bit for bit."""
+    n, tries = 2_000_000, 25
+    grad = np.full(n, 0.5)
+    x = np.zeros(n)
+    opt = getattr(madam, name)(x, lr=1e-3)
+    applied, refused = _hammer(opt, grad, tries)
+    assert applied + refused == 2 * tries and applied >= 1
+    assert opt.step_count == applied
+    ref = np.zeros(n)
+    ref_opt = getattr(madam, name)(ref, lr=1e-3)
+    for _ in range(applied):
+        ref_opt.step(grad)
+    assert x.tobytes() == ref.tobytes()
+    assert freeze(opt.state_dict()) == freeze(ref_opt.state_dict())
+
+
+def freeze(sd):
+    return {k: v.tobytes() if isinstance(v, np.ndarray) else v for k, v in sd.items()}
+
+
+def _stepper(kind):
+    """(optimiser, a call of its step) for every step implementation."""
+    x = np.ones(8)
+    if kind == "MAdam":
+        opt = madam.MAdam(x, solver=None, n_obj=2)
+        return opt, lambda: opt.step(np.ones((2, 8)), preference=np.array([0.5, 0.5]))
+    if kind == "MADA-delay":
+        opt = madam.MADA(x, hyper_delay=True)
+    else:
+        opt = getattr(madam, kind)(x)
+    return opt, lambda: opt.step(np.ones(8))
+
+
+@pytest.mark.parametrize("kind", ("SGD", "Adam", "Lion", "MADA", "MADA-delay", "HyperAdam",
+                                  "AdamHD", "MAdam"))
+def test_step_refused_while_another_thread_steps(kind):
+    """Deterministic: while another thread holds the optimiser's step lock (as it does for the
+    whole of a step), step() raises RuntimeError at once and changes nothing; afterwards it
+    works. Covers every class's own step method (they all go through the base class lock)."""
+    import threading
+
+    opt, step = _stepper(kind)
+    assert step() and opt.step_count == 1
+    before = freeze(opt.state_dict())
+    held, done = threading.Event(), threading.Event()
+
+    def holder():
+        with opt._step_lock:
+            held.set()
+            done.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(RuntimeError, match="called from two threads at once"):
+            step()
+    finally:
+        done.set()
+        t.join()
+    assert freeze(opt.state_dict()) == before
+    assert step() and opt.step_count == 2
