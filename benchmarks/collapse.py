@@ -88,12 +88,7 @@ def Hypernet(problem, hidden, rng):
                         problem.initial_points(1, rng)[0], problem.bounds)
 
 
-def make_optimizer(name, theta, lr):
-    if name == "adam":
-        return madam.Adam(theta, lr=lr)
-    if name == "madam":
-        return MAdam(theta, solver=None, lr=lr)
-    return madam.SGD(theta, lr=lr)
+make_optimizer = psl.make_optimizer   # adam, madam (no solver: it is given lambda), sgd
 
 
 def train_psl(problem, opt_name, lr, seed, steps, eval_prefs, checkpoints, hidden=16):
@@ -194,7 +189,6 @@ def claim1(names, steps_by, quick, workers, log):
         prefs = preference_grid(problem.n_obj)
         k = prefs.shape[0]
         record_every = max(1, steps // 10)
-        checkpoints = set(range(0, steps + 1, record_every)) | {steps}
         lrs = tune(problem, steps, prefs, workers)
         res = run_grid(problem, {key: lrs[f"{key[0]}/{key[1]}"] for key in
                                  [(s, o) for s in ("rlw", "mgda", "epo") for o in OPTIMIZERS]},

@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from .stats import t_quantile
+from .stats import t_interval, t_quantile
 
 __all__ = ["SIGMAS", "PROBLEM_SEED", "TUNING_SEEDS", "PRESETS", "ICML_LRS", "t_quantile",
            "paired", "lr_grid", "make_problems", "make_solvers", "tune", "evaluate", "compare",
@@ -96,9 +96,8 @@ def paired(a, b, level=0.95):
         out.update(mean=math.nan, sd=math.nan, lo=math.nan, hi=math.nan,
                    verdict="not testable (a run diverged)")
         return out
-    mean = float(np.mean(d))
+    mean, half, _ = t_interval(d, level)
     sd = float(np.std(d, ddof=1))
-    half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
     lo, hi = mean - half, mean + half
     verdict = "better" if hi < 0 else "worse" if lo > 0 else "no significant difference"
     out.update(mean=mean, sd=sd, lo=lo, hi=hi, verdict=verdict)

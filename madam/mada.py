@@ -239,7 +239,6 @@ class MADA(Optimizer):
     # Logical state names (as in state_dict) that stay >= 0: v's blend c g^2 + (1 - c)(v +
     # g^2 sign(g^2 - v)) is >= 0 whenever v is, and v_bar averages such v's.
     _nonnegative_buffers = ("exp_avg_sq", "exp_avg_sq_prev", "avg_exp_avg_sq")
-    _extra_state_keys = ()  # load_state_dict checks every key itself (_SCALAR_KEYS)
 
     def __init__(self, params, lr=1e-3, init="adam", hyper_lr=None, learn=COEFFICIENTS,
                  hyper_start=50, hyper_clip=10.0, eps=1e-6, v_init=1e-15, first_diff="zero",

@@ -31,14 +31,13 @@ Usage::
 estimators) and every choice the paper left open; ``cmadam/include/cmadam_madam.h`` the exact
 per-element arithmetic of the fused C kernel.
 """
-import inspect
 import math
 
 import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import Hyper, _overlapping, nonnegative, real_vector
+from ._validate import Hyper, _overlapping, nonnegative
 from ._validate import integer as _int
 from ._validate import betas as _betas
 from .optim import Optimizer, _scalar
@@ -65,16 +64,6 @@ def _schedule(name, value):
     return value
 
 
-def _required_arguments(cls):
-    """The constructor parameters of a solver class that have no default."""
-    try:
-        params = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in params if p.default is p.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
 def _solver(value):
     """A solver instance, a registry name (built with no arguments) or None.
 
@@ -82,6 +71,7 @@ def _solver(value):
     whose class needs constructor arguments (``"camoo"`` needs ``hvp``; ``"epo"`` a preference).
     """
     from . import solvers
+    from .solvers import required_arguments as _required_arguments
 
     if value is None:
         return None
@@ -111,25 +101,14 @@ def _solver(value):
 
 
 def _preference(value, n_obj):
-    """A user's lambda: C finite entries >= 0 summing to 1 within 1e-9 for float64 (or a list),
-    within a few eps per entry for a float32/float16 array
-    (:func:`madam.solvers.simplex_tolerance`: a float32 vector that sums to 1 in float32 is
-    accepted). Returns a float64 copy, not
-    renormalised (as before)."""
-    from .solvers import _tol_text, simplex_tolerance
+    """A user's lambda: :func:`madam.solvers.check_preference` (C finite entries >= 0 summing to
+    1 within its dtype's :func:`~madam.solvers.simplex_tolerance`) with C = ``n_obj`` entries.
+    Returns a writable float64 copy, not renormalised."""
+    from .solvers import check_preference
 
-    lam = real_vector("preference", value)
+    lam = np.array(check_preference(value))
     if n_obj is not None and lam.size != n_obj:
         raise ValueError(f"preference has {lam.size} entries but there are {n_obj} objectives")
-    if not np.all(np.isfinite(lam)):
-        raise ValueError(f"preference must be finite, got {lam}; nothing was updated")
-    if np.any(lam < 0.0):
-        raise ValueError(f"preference must be >= 0 entrywise (a point of the simplex), got {lam};"
-                         " nothing was updated")
-    tol = simplex_tolerance(value, lam.size)
-    if abs(lam.sum() - 1.0) > tol:
-        raise ValueError(f"preference must sum to 1 (within {_tol_text(tol)}), got sum "
-                         f"{lam.sum()!r}; nothing was updated")
     return lam
 
 

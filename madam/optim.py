@@ -86,9 +86,8 @@ class Optimizer:
     State: ``load_state_dict`` checks everything before changing anything: unknown keys,
     dtypes and shapes, non-finite state arrays, negative values in the buffers a subclass lists
     in ``_nonnegative_buffers`` (second moments), hyperparameters, and counters outside
-    [0, MAX_STEP_COUNT]. A subclass that overrides ``load_state_dict`` and passes its own extra
-    keys on to this one lists them in ``_extra_state_keys`` (exact keys, or prefixes ending in
-    "."); left at None, only the ``hyper.*`` and ``state.*`` keys are checked here.
+    [0, MAX_STEP_COUNT]. A subclass that writes keys of its own lists them in
+    ``_extra_state_keys`` (exact keys, or prefixes ending in ".").
     """
 
     nonfinite = Hyper(nonfinite_policy)
@@ -96,7 +95,7 @@ class Optimizer:
     _config_type = None
     _buffers = ()
     _nonnegative_buffers = ()  # buffers that are >= 0 in every reachable state (checked on load)
-    _extra_state_keys = None   # see the class docstring
+    _extra_state_keys = ()     # see the class docstring
     _takes_step = True
 
     def __init_subclass__(cls, **kwargs):
@@ -165,18 +164,9 @@ class Optimizer:
     def _check_known_keys(self, sd, known):
         """ValueError naming the first key of ``sd`` that is neither in ``known`` nor declared
         in ``_extra_state_keys``."""
-        extra = self._extra_state_keys
-        # Undeclared in a subclass that overrides load_state_dict (and passes its own keys on):
-        # that subclass checks its own keys; the hyper.* and state.* namespaces are checked here.
-        lenient = extra is None and type(self).load_state_dict is not Optimizer.load_state_dict
         for key in sorted(sd, key=str):
-            if key in known:
-                continue
-            if lenient:
-                if not str(key).startswith(("hyper.", "state.")):
-                    continue
-            elif any(key == e or (e.endswith(".") and str(key).startswith(e))
-                     for e in extra or ()):
+            if key in known or any(key == e or (e.endswith(".") and str(key).startswith(e))
+                                   for e in self._extra_state_keys):
                 continue
             raise ValueError(f"state_dict has an unknown key {key!r} (not written by "
                              f"{type(self).__name__}.state_dict)")

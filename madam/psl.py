@@ -167,13 +167,13 @@ class Hypernet:
             [dw1.reshape(c, -1), dpre, dw2.reshape(c, -1), dz], axis=1))
 
 
-def make_optimizer(method, theta, lr, beta1=0.9):
+def make_optimizer(method, theta, lr, beta1=0.9, beta2=0.999):
     """The optimiser of ``method`` (see METHODS) on ``theta``: Adam, MAdam (no solver: it is
     given lambda), or SGD; ``"adam-normalised"`` is Adam (it differs in what it is fed)."""
     if method in ("adam", "adam-normalised"):
-        return Adam(theta, lr=lr, betas=(beta1, 0.999))
+        return Adam(theta, lr=lr, betas=(beta1, beta2))
     if method == "madam":
-        return MAdam(theta, solver=None, lr=lr, betas=(beta1, 0.999))
+        return MAdam(theta, solver=None, lr=lr, betas=(beta1, beta2))
     if method == "sgd":
         return SGD(theta, lr=lr)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -285,10 +285,7 @@ class _SolverSpec:
             self.optional_pref = pref is not None and not self.conditioned
             self.takes_seed = "seed" in params
             if isinstance(spec, type):
-                missing = [n for n, p in params.items() if n not in ("preference", "seed")
-                           and n not in kwargs and p.default is p.empty
-                           and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
-                                          p.KEYWORD_ONLY)]
+                missing = _solvers.required_arguments(spec, ("preference", "seed", *kwargs))
                 if missing:
                     need = ", ".join(missing)
                     hint = ("; CAMOO takes the problem's Hessian-vector products: "

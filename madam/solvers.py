@@ -91,6 +91,19 @@ def _optional_nonnegative(name, value):
     return None if value is None else _nonnegative(name, value)
 
 
+def required_arguments(cls, skip=()):
+    """The constructor parameters of a solver class that have no default (those named in
+    ``skip`` left out): what a registry name or a bare class cannot supply."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is p.empty and p.name not in skip
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def simplex_tolerance(value, size):
     """How far from 1 the sum of a preference ``value`` of ``size`` entries may be: 1e-9 for
     float64 (and lists, ints), ``max(1e-9, 4 * size * eps)`` for a lower-precision float array

@@ -224,8 +224,8 @@ def provenance():
 
 
 # ============================================================================ metric vs momentum
-# The problems of the apparent-conflict study as benchmarks/collapse.py builds them (its
-# make_problem and OFFSET): the offsets change no gradient, so no count depends on them.
+# The problems of the collapse and conflict studies (benchmarks/collapse.py, conflict.py): EPO
+# takes logarithms of the losses, so those that can reach 0 are shifted; no gradient changes.
 STUDY_OFFSETS = {"zdt1": 0.01, "vlmop2": 0.01, "cagrad_toy": 25.0, "teacher_student": 0.0,
                  "wine_mtl": 0.0, "amoo_specification": 0.01}
 # teacher-student's problem seed is 1000, not its default 0: the teacher is drawn from
@@ -245,7 +245,7 @@ CONFLICT_LR = {"teacher_student": 0.01, "zdt1": 0.03, "vlmop2": 0.03, "cagrad_to
 class ToyStarts(Shifted):
     """The CAGrad toy with one of Nash-MTL's five starts per run (drawn by the run's generator)
     plus a uniform jitter in [-0.5, 0.5]^2, so that seeds differ (the problem's own sampler
-    returns the first start for every seed). As ``ToyStarts`` in ``benchmarks/collapse.py``."""
+    returns the first start for every seed)."""
 
     STARTS = np.array([(-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0)])
 
@@ -256,8 +256,9 @@ class ToyStarts(Shifted):
 
 def study_problem(name):
     """The problem ``name`` as the collapse and conflict studies run it: teacher-student with
-    2 objectives, 16 hidden units, batches of 128, noise 0.1 and problem seed 1000; the CAGrad toy from Nash-MTL's
-    starts (:class:`ToyStarts`); losses shifted by ``STUDY_OFFSETS[name]`` (0 if absent)."""
+    2 objectives, 16 hidden units, batches of 128, noise 0.1 and problem seed 1000; the CAGrad
+    toy from Nash-MTL's starts (:class:`ToyStarts`); losses shifted by ``STUDY_OFFSETS[name]``
+    (0 if absent)."""
     from . import problems
 
     cls = ToyStarts if name == "cagrad_toy" else Shifted
@@ -276,15 +277,11 @@ def conflict_optimizer(optimizer, lr, beta1=0.9, beta2=0.999):
     in ``benchmarks/collapse.py``; the lambda comes from the study's solver) for ``"madam"``,
     with betas = (beta1, beta2). beta1 = 0 removes momentum: the step is then the solver's d
     through the optimiser's diagonal metric alone."""
-    from .madam_opt import MAdam
-    from .optim import Adam
+    from .psl import make_optimizer
 
-    betas = (float(beta1), float(beta2))
-    if optimizer == "adam":
-        return lambda x: Adam(x, lr=lr, betas=betas)
-    if optimizer == "madam":
-        return lambda x: MAdam(x, solver=None, lr=lr, betas=betas)
-    raise ValueError(f"optimizer must be 'adam' or 'madam', got {optimizer!r}")
+    if optimizer not in ("adam", "madam"):
+        raise ValueError(f"optimizer must be 'adam' or 'madam', got {optimizer!r}")
+    return lambda x: make_optimizer(optimizer, x, lr, float(beta1), float(beta2))
 
 
 def conflict_table(problems, lr, seeds, steps, beta1s=(0.9, 0.0), optimizers=("adam", "madam"),
