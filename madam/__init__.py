@@ -9,6 +9,8 @@ from .optim import (SGD, AMSGrad, AVGrad, Adam, Adan, AdamW, Lion, Optimizer, Yo
 from . import pareto, plot, problems, solvers
 from .mada import MADA, AdamHD, HyperAdam
 from .madam_opt import MAdam
+from .multi import MultiObjectiveOptimizer, Scalarized
+from . import multi
 from .amoo import hutchinson_diag, hvp_from_grad, pu_solve
 from . import amoo as _amoo
 
@@ -20,7 +22,8 @@ from . import study
 __version__ = "0.1.0"
 
 __all__ = ["SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion", "Optimizer",
-           "NonFiniteError", "MAdam", "hutchinson_diag", "hvp_from_grad", "pu_solve",
+           "NonFiniteError", "MAdam", "MultiObjectiveOptimizer", "Scalarized", "multi",
+           "hutchinson_diag", "hvp_from_grad", "pu_solve",
            "set_num_threads", "get_num_threads", "show_config", "config",
            "pareto", "problems", "solvers", "plot", "study", "MADA", "HyperAdam", "AdamHD",
            "run", "tune_lr", "RunResult", "LRTuning", "load_results", "preference_grid"]

@@ -24,7 +24,7 @@ _cmadam = load_core()
 ffi = _cmadam.ffi
 lib = _cmadam.lib
 
-FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from ._validate import FLOAT_TYPES  # noqa: E402  (re-exported: madam._core.FLOAT_TYPES)
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
 

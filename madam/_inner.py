@@ -94,7 +94,9 @@ def qp_active_set(Q, c=None, *, simplex=True, x0=None, tol=1e-12, max_iter=None)
             else:
                 step[free] = _lstsq(qf, -grad[free])
         # ratio test: the largest step in [0, 1] keeping the free variables nonnegative
-        shrinking = free[step[free] < 0.0]
+        # (only the bounds that block within the step, x_i < -step_i, are divided: for the
+        # others x / -step may overflow when the step is tiny, and is >= 1 anyway)
+        shrinking = free[x[free] < -step[free]]
         alpha, blocking = 1.0, -1
         if shrinking.size:
             ratios = x[shrinking] / -step[shrinking]

@@ -8,7 +8,8 @@ import numbers
 
 import numpy as np
 
-from ._core import FLOAT_TYPES
+#: The element types every kernel exists for (here, not in _core: validation needs no compiled core)
+FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class NonFiniteError(ValueError):
@@ -16,6 +17,17 @@ class NonFiniteError(ValueError):
 
 
 NONFINITE_POLICIES = ("raise", "skip", "ignore")
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as np.dtype, float32 or float64 (TypeError naming ``name`` otherwise)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_TYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
 
 
 def param_list(params):
@@ -191,11 +203,46 @@ def nonfinite_policy(name, value):
     return value
 
 
-class Hyper:
-    """A hyperparameter attribute, validated whenever it is set (construction or later)."""
+def scale_limit(dtype):
+    """The largest value a *scale* hyperparameter (lr, eps, weight_decay, momentum,
+    initial_accumulator, v_init) may take in an optimiser over arrays of ``dtype``:
+    ``finfo(dtype).max ** 0.25``, about 4.29e9 for float32 and 1.16e77 for float64.
 
-    def __init__(self, check):
+    Why a bound at all: the kernels round what they derive from the hyperparameters (lr / (1 -
+    beta1^t), 1 - lr * weight_decay, ...) to the arrays' dtype, and the C core refuses values
+    above 1e300. A hyperparameter within this bound keeps every such coefficient finite even in
+    the worst case: lr / (1 - beta1) is at most 2**53 * lr (beta1 < 1 in double), a product of
+    two bounded values is at most sqrt(max), and Yogi's first step multiplies that by
+    sqrt(initial_accumulator); all stay below the dtype's maximum. (A run can still diverge to
+    Inf over many steps, as with any too-large learning rate: the bound is on the
+    hyperparameters, not on the trajectory.)"""
+    return float(np.finfo(dtype).max) ** 0.25
+
+
+def within_scale_limit(name, value, dtypes):
+    """ValueError naming ``name`` if ``value`` exceeds :func:`scale_limit` of any of ``dtypes``
+    (the strictest one decides)."""
+    for dtype in sorted(set(np.dtype(d) for d in dtypes), key=lambda d: d.itemsize):
+        limit = scale_limit(dtype)
+        if abs(value) > limit:
+            raise ValueError(f"{name} must be <= {limit:.4g} with {dtype} parameters "
+                             f"(finfo({dtype}).max ** 0.25, madam's bound on scale "
+                             f"hyperparameters: beyond it a kernel coefficient could overflow), "
+                             f"got {value!r}")
+    return value
+
+
+class Hyper:
+    """A hyperparameter attribute, validated whenever it is set (construction or later).
+
+    ``scale=True`` marks a magnitude (lr, eps, weight_decay, ...): once the owner has its
+    parameters (``_params``), the value must also be within :func:`scale_limit` of their
+    dtypes. Optimisers set hyperparameters after the parameters, so the bound applies at
+    construction and at every later assignment, before anything is stored."""
+
+    def __init__(self, check, scale=False):
         self.check = check
+        self.scale = scale
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -206,4 +253,8 @@ class Hyper:
         return obj.__dict__[self.name]
 
     def __set__(self, obj, value):
-        obj.__dict__[self.name] = self.check(self.name, value)
+        value = self.check(self.name, value)
+        params = obj.__dict__.get("_params")
+        if self.scale and params:
+            within_scale_limit(self.name, value, [p.dtype for p in params])
+        obj.__dict__[self.name] = value

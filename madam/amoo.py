@@ -37,9 +37,11 @@ from ._validate import flag as _flag
 from ._validate import nonnegative as _nonneg
 from ._validate import positive as _positive
 from ._validate import real as _real
-from .problems import Batch, TeacherStudent, _rng_arg
+from .problems import Batch, TeacherStudent
+from .problems.base import _rng_arg
 from . import solvers as _solvers
 from .solvers import Solver
+from .solvers import _ldexp
 
 __all__ = ["rademacher", "hutchinson_diag", "HutchinsonEMA", "hvp_from_grad", "pu_solve",
            "PUResult", "pamoo_weights", "CAMOO", "PAMOO", "output_curvature", "PowerLossMLP"]
@@ -164,8 +166,20 @@ def _hutch_update(acc, n_samples, step, beta, transform, clip_min, ema, out):
 
 
 def _probe_products(hvp, dim, n_samples, seed, step, dt, what):
-    """sum_k z_k * hvp(z_k) over the probes (seed, step, k), k < n_samples: (dim,) or (C, dim)."""
+    """The mean of z_k * hvp(z_k) over the probes (seed, step, k), k < n_samples: (dim,) or
+    (C, dim), in dt.
+
+    The products are summed (in C) and the sum divided by N = n_samples. A plain sum overflows to
+    inf once the products come within a factor N of the dtype's largest value (a finite HVP of
+    size 1e308 gave inf), so as soon as a product is above max / (2N), the sum so far and every
+    later product are scaled by 2^-p, 2^p > 2N, and the mean is that sum divided by N 2^-p.
+    Scaling by a power of two is exact, so the quotient is the correctly rounded sum / N, bit for
+    bit what the C update computes (acc / N) whenever the plain sum would not have overflowed;
+    inputs that never come near the limit are not scaled at all.
+    """
     acc = None
+    shift = 0                                       # p once scaling started, else 0
+    limit = float(np.finfo(dt).max) / (2.0 * n_samples)
     for k in range(n_samples):
         z = rademacher(dim, seed, step, k, dt)
         hz = np.asarray(hvp(z))
@@ -174,15 +188,31 @@ def _probe_products(hvp, dim, n_samples, seed, step, dt, what):
         if hz.ndim not in (1, 2) or hz.shape[-1] != dim:
             raise ValueError(f"{what} must return an array (dim,) or (C, dim) with dim = {dim}, "
                              f"got shape {hz.shape}")
+        # checked before the cast to dt: a float64 1e300 would become a float32 inf (with an
+        # overflow warning) and be reported as one
+        finite = (_core.all_finite(np.ascontiguousarray(hz)) if hz.dtype in _FLOAT_TYPES
+                  else bool(np.all(np.isfinite(hz))))
+        if not finite:
+            raise ValueError(f"{what} returned NaN or Inf")
+        if hz.dtype.kind == "f" and np.finfo(hz.dtype).max > np.finfo(dt).max:
+            big = max(float(hz.max()), -float(hz.min()))
+            if big > float(np.finfo(dt).max):
+                raise ValueError(f"{what} returned values above the {dt} range (max |Hv| = "
+                                 f"{big:.3g}); use dtype=np.float64")
         hz = np.ascontiguousarray(hz, dtype=dt)
         if acc is None:
             acc = np.zeros(hz.shape, dtype=dt)
         elif hz.shape != acc.shape:
             raise ValueError(f"{what} returned shape {hz.shape} after {acc.shape}")
-        if not _core.all_finite(hz):
-            raise ValueError(f"{what} returned NaN or Inf")
+        if not shift and n_samples > 1 and max(float(hz.max()), -float(hz.min())) > limit:
+            shift = (2 * n_samples).bit_length()    # 2^p > 2N: N scaled terms stay below max/2
+            acc *= dt.type(2.0 ** -shift)
+        if shift:
+            hz = hz * dt.type(2.0 ** -shift)
         _accumulate(z, hz, acc, "hutchinson_accumulate")
-    return acc
+    # the C update's divisor is (REAL)(double)N; scaled by the same power of two here
+    divisor = dt.type(dt.type(n_samples) * dt.type(2.0 ** -shift))
+    return acc / divisor
 
 
 def hutchinson_diag(hvp, dim, n_samples=100, seed=0, step=0, dtype=np.float64,
@@ -206,9 +236,9 @@ def hutchinson_diag(hvp, dim, n_samples=100, seed=0, step=0, dtype=np.float64,
     dt = _dtype(dtype)
     transform = _choice(_TRANSFORMS)("transform", transform)
     clip_min = _real("clip_min", clip_min)
-    acc = _probe_products(hvp, dim, n_samples, _uint64("seed", seed), _uint64("step", step), dt,
-                          "hvp")
-    return _hutch_update(acc, n_samples, 1, 0.0, transform, clip_min, None, acc)
+    mean = _probe_products(hvp, dim, n_samples, _uint64("seed", seed), _uint64("step", step),
+                           dt, "hvp")
+    return _hutch_update(mean, 1, 1, 0.0, transform, clip_min, None, mean)
 
 
 class HutchinsonEMA:
@@ -248,12 +278,29 @@ class HutchinsonEMA:
         return {"step": self.step, "ema": None if self.ema is None else self.ema.copy()}
 
     def load_state_dict(self, sd):
-        step = _int("state_dict['step']", sd["step"], 0)
-        ema = sd.get("ema")
+        """Restore a :meth:`state_dict` (a dict or what ``np.load`` returns); everything is
+        checked before anything changes: a missing key, a non-integer or negative step, or an
+        ema that is not a finite float array is refused with a ValueError/TypeError naming it."""
+        for key in ("step", "ema"):
+            if key not in sd:
+                raise ValueError(f"state_dict lacks {key!r}")
+        step, ema = sd["step"], sd["ema"]
+        if isinstance(step, np.ndarray) and step.ndim == 0:
+            step = step.item()
+        if isinstance(ema, np.ndarray) and ema.dtype == object and ema.ndim == 0:
+            ema = ema.item()                       # None saved by np.savez
+        step = _int("state_dict['step']", step, 0)
         if (ema is None) != (step == 0):
-            raise ValueError("state_dict: 'ema' must be given exactly when step > 0")
-        self.ema = None if ema is None else np.array(ema)
-        self.step = step
+            raise ValueError("state_dict['ema'] must be given exactly when "
+                             "state_dict['step'] > 0")
+        if ema is not None:
+            ema = np.array(ema)
+            if ema.dtype not in _FLOAT_TYPES or ema.ndim not in (1, 2) or ema.size == 0:
+                raise ValueError("state_dict['ema'] must be a float32/float64 array (dim,) or "
+                                 f"(C, dim), got {ema.dtype} {ema.shape}")
+            if not np.all(np.isfinite(ema)):
+                raise ValueError("state_dict['ema'] must be finite")
+        self.ema, self.step = ema, step
 
 
 def hvp_from_grad(grad, x=None, h=None):
@@ -315,6 +362,25 @@ class _PU:
 
     def __call__(self, a, w, q, tau, iters, eta, w_min, tol, warm, matvec):
         m, d = a.shape
+        # PU sees A only through eta A and eta tau (and the gap through tol), so running it on
+        # (2^-k A, 2^-k tau, 2^k eta, 2^-k tol) gives the same iterates, exactly (powers of two).
+        # That is done when max|A| is so close to the dtype's limit that the C loop's sums
+        # (A^T w, the column sums of A for w_min, 2 max|A| + tau in the default eta) would
+        # overflow: A ~ 1e308 returned NaN weights. Gap and value are scaled back (to inf if they
+        # exceed the range: the gap can reach 2 max|A|).
+        shift = 0
+        top = max(float(a.max()), -float(a.min()))
+        limit = float(np.finfo(a.dtype).max) / (4.0 * (m + 1))
+        if eta is not None and eta * top > limit:     # (Python floats: inf compares fine)
+            raise ValueError(f"eta = {eta:.3g} is too large for A (max|A| = {top:.3g}): eta A "
+                             f"overflows {a.dtype}; the stable default is about "
+                             f"1 / (tau + 2 max|A|)")
+        if top > limit:
+            shift = math.frexp(top)[1]
+            a = np.ldexp(a, -shift)
+            tau, tol = math.ldexp(tau, -shift), math.ldexp(tol, -shift)
+            if eta is not None:
+                eta = math.ldexp(eta, shift)       # finite: eta top <= limit
         size = lib.cm_pu_work_size(m, d)
         if self._work is None or self._work.size != size or self._work.dtype != a.dtype:
             self._work = np.empty(size, dtype=a.dtype)
@@ -328,7 +394,8 @@ class _PU:
             cfg, _core.exec_config(), m, d, _core.pointer(a), _core.pointer(w, True),
             _core.pointer(q, True), _core.pointer(self._work, True), self._res), "pu_solve")
         r = self._res
-        return float(r.gap), float(r.value), int(r.iters_used), float(r.eta)
+        return (_ldexp(float(r.gap), shift), _ldexp(float(r.value), shift), int(r.iters_used),
+                math.ldexp(float(r.eta), -shift))
 
 
 def _pu_args(tau, iters, eta, w_min, tol, matvec, m):
@@ -387,6 +454,12 @@ def pamoo_weights(A, f, w0=None, lr=3e-3, iters=1000, w_min=1e-6):
     as the ICML code (lr 3e-3, 1000 iterations, w_min 1e-6). A: (m, m) symmetric positive
     definite (PAMOO uses J J^T + 1e-4 I), f: (m,). It converges to the QP's solution when
     lr < 1 / lambda_max(A) and enough iterations are run (rate 1 - 2 lr lambda_min(A)).
+
+    A larger lr is refused (ValueError naming lr): the unprojected step w -> (I - 2 lr A) w + 2 lr f
+    then has an eigenvalue <= -1, and the iterates oscillate between w_min and ever larger values
+    instead of approaching the solution (A = 2 I, f = 1, lr = 1e6 returned w ~ 2e6, the solution
+    being 1/2). Projecting onto the simplex would not help: the feasible set is w >= w_min, and
+    the weights need not sum to 1.
     """
     a = _matrix("A", A)
     m = a.shape[0]
@@ -399,6 +472,10 @@ def pamoo_weights(A, f, w0=None, lr=3e-3, iters=1000, w_min=1e-6):
     lr = _positive("lr", lr)
     iters = _int("iters", iters, 0)
     w_min = _nonneg("w_min", w_min)
+    top = _lambda_max(a)
+    if lr * top >= 1.0:       # Python floats: an overflowing product is inf, still refused
+        raise ValueError(f"lr must be < 1 / lambda_max(A) = {1.0 / top:.6g} for the projected "
+                         f"ascent to converge, got {lr}")
     if w0 is None:
         w = np.ones(m, dtype=a.dtype)
     else:
@@ -407,6 +484,17 @@ def pamoo_weights(A, f, w0=None, lr=3e-3, iters=1000, w_min=1e-6):
             raise ValueError(f"w0 must be {m} finite numbers, got {w}")
         w = w.astype(a.dtype)
     return _pamoo(a, f, w, lr, iters, w_min)
+
+
+def _lambda_max(a):
+    """The largest eigenvalue of the symmetric part of a (0 if none is positive), computed on
+    a / max|a| so that no entry of a near the float64 limit can overflow the solver."""
+    a = np.asarray(a, dtype=np.float64)
+    top = float(np.max(np.abs(a)))
+    if top == 0.0:
+        return 0.0
+    unit = a / top
+    return max(float(np.linalg.eigvalsh(0.5 * (unit + unit.T))[-1]), 0.0) * top
 
 
 def _pamoo(a, f, w, lr, iters, w_min):
@@ -556,17 +644,16 @@ class CAMOO(Solver):
             dim = self.probe_dim
         t = self.step + 1
         acc = _probe_products(self._hvp_at(x, batch), dim, self.n_samples, self.seed, t, dt,
-                              "hvp")
+                              "hvp")                # the mean over the probes
         if acc.ndim == 1:
             acc = acc[None, :]
         if acc.shape[0] != jac.shape[0]:
             raise ValueError(f"hvp returned {acc.shape[0]} rows but jacobian has "
                              f"{jac.shape[0]} objectives")
         if self.reduce is None:
-            est, n_avg, transform, clip_min = acc, self.n_samples, self.transform, self.clip_min
+            est, n_avg, transform, clip_min = acc, 1, self.transform, self.clip_min
         else:
-            est = _hutch_update(acc, self.n_samples, 1, 0.0, self.transform, self.clip_min,
-                                None, acc)
+            est = _hutch_update(acc, 1, 1, 0.0, self.transform, self.clip_min, None, acc)
             est = np.ascontiguousarray(self.reduce(est), dtype=dt)
             if est.ndim != 2 or est.shape[0] != jac.shape[0] or est.shape[1] < 1:
                 raise ValueError(f"reduce must return ({jac.shape[0]}, k), got {est.shape}")
@@ -664,6 +751,12 @@ class PAMOO(Solver):
     The natural weights w need not sum to 1: lam = w / sum(w), scale = sum(w), and ``d`` is
     lam @ J as for every solver, unless ``natural_scale=True``, which returns d = w @ J (the
     ICML code's step: its SGD learning rates assume it). Losses are read (finite).
+
+    The ascent converges only for lr < 1 / lambda_max(A). A is set by the jacobian, which changes
+    from call to call, so a larger lr is not refused (as :func:`pamoo_weights` does) but replaced
+    by 1 / (2 lambda_max(A)) for that call; ``info["lr"]`` is the step used. When every weight
+    ends at 0 (w_min = 0 and no positive loss: the QP's maximiser, no step), lam is uniform and
+    scale = 0. A direction beyond the jacobian's dtype is refused (ValueError naming jacobian).
     """
 
     name = "pamoo"
@@ -690,30 +783,57 @@ class PAMOO(Solver):
         self.w0 = w0
         self._w = None
 
-    def solve(self, jacobian, losses=None):
-        lam, d = super().solve(jacobian, losses)
-        if self.natural_scale:
-            d *= d.dtype.type(self.scale)
-        return lam, d
+    def _direction_weights(self, lam, scale):
+        # natural_scale: d = w @ J with w = scale * lam, formed (and checked for overflow) by
+        # Solver.solve like every direction, so a d beyond the dtype's range is refused with the
+        # solver's state restored instead of returned as inf (scaling lam @ J afterwards was not)
+        return lam * scale if self.natural_scale else lam
 
     def _solve(self, jac, losses):
         sub = jac if self.columns is None else np.ascontiguousarray(jac[:, self.columns])
         if sub.shape[1] == 0:
             raise ValueError("columns selects no column of the jacobian")
         c = jac.shape[0]
-        gram = _core.gramian(sub).astype(np.float64)
-        gram = 0.5 * (gram + gram.T) + self.damping * np.eye(c)
+        # PAMOO's weights depend on the Gramian's absolute size (the damping, the losses), so the
+        # scaled Gramian of _gramian (float64 even for float32 input, which a float32 syrk would
+        # overflow for rows of norm ~2e19) is scaled back; beyond float64 the objective itself
+        # is not representable
+        gram, exponent = _solvers._gramian(sub, with_exponent=True)
+        if exponent:
+            with np.errstate(over="ignore", under="ignore"):
+                gram = np.ldexp(gram, 2 * exponent)
+            if not np.all(np.isfinite(gram)):
+                raise ValueError("jacobian is too large for PAMOO: J J^T overflows float64")
+        gram = gram + self.damping * np.eye(c)
+        # The ascent converges only for lr < 1 / lambda_max(A) (pamoo_weights refuses a larger
+        # lr); beyond it the iterates swing between w_min and ever larger values (w ~ 3e35 after
+        # 22 steps for rows -755, 9) or are clamped to 0 by a single step. lambda_max is set by
+        # the jacobian's scale, which changes from call to call, so a fixed lr cannot be checked
+        # up front: the step is capped at 1 / (2 lambda_max(A)), the steepest-ascent step of this
+        # concave quadratic (Hessian -2A), only when lr would not converge; otherwise lr is used
+        # as given (the ICML code's iterates). info["lr"] is the step used.
+        top = _lambda_max(gram)
+        lr = self.lr if self.lr * top < 1.0 else 0.5 / top
         if self.warm_start and self._w is not None and self._w.shape == (c,):
             w = self._w.copy()
         else:
             w = np.full(c, self.w0)
-        w = _pamoo(gram, np.ascontiguousarray(losses, dtype=np.float64), w, self.lr, self.iters,
+        w = _pamoo(gram, np.ascontiguousarray(losses, dtype=np.float64), w, lr, self.iters,
                    self.w_min)
+        total = float(w.sum()) if np.all(np.isfinite(w)) else math.inf
+        if not math.isfinite(total):                         # checked before the state changes
+            # with a converging step the iterates stay bounded unless the QP is unbounded
+            # (a direction of A's null space with f > 0 and damping 0) and lr * iters * f is huge
+            raise ValueError(f"PAMOO's weights overflowed (sum {total}): lr = {lr:.6g} is too "
+                             f"large for these losses and this jacobian (or add damping)")
         self._w = w.copy()
-        total = float(w.sum())
-        if not (total > 0.0 and math.isfinite(total)):
-            raise ValueError(f"PAMOO's weights diverged (sum {total}); lower lr")
-        return w / total, total, {"w": w.copy()}
+        info = {"w": w.copy(), "lr": lr}
+        if total <= 0.0:
+            # every weight is 0 (w_min = 0): the maximiser of 2 w^T f - w^T A w is w = 0 when no
+            # loss is positive, i.e. PAMOO takes no step. lam = w / sum(w) is undefined, so lam is
+            # uniform (on the simplex, as promised) and scale = 0: the natural direction is 0
+            return np.full(c, 1.0 / c), 0.0, info
+        return w / total, total, info
 
     def reset(self):
         super().reset()

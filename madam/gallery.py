@@ -10,7 +10,7 @@ import numpy as np
 import madam
 
 STEPS = 3000
-OPTIMIZERS = ("SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion")
+OPTIMIZERS = tuple(cls.__name__ for cls in madam.optim.first_order().values())
 LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 EXTRA = {"SGD": {"momentum": 0.9}, "AdamW": {"weight_decay": 1e-2}}
 

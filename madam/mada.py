@@ -33,6 +33,7 @@ paper left open are in ``cmadam/include/cmadam_mada.h`` and ``docs/mada.md``.
 Classes: :class:`MADA`; :class:`HyperAdam` (Adam learning beta1 and beta2); :class:`AdamHD`
 (Adam learning its learning rate, Baydin et al. 2018). All three run the same C kernels.
 """
+import collections
 import math
 import numbers
 
@@ -40,12 +41,12 @@ import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import Hyper, flag, grad_list, nonnegative
+from ._validate import Hyper, flag, grad_list, nonnegative, scale_limit, within_scale_limit
 from ._validate import betas as _betas
 from .optim import Optimizer, _check_counts, _plain, _scalar
 
 __all__ = ["MADA", "HyperAdam", "AdamHD", "COEFFICIENTS", "VERTICES", "BOX",
-           "DEFAULT_HYPER_LR"]
+           "DEFAULT_HYPER_LR", "DEFAULT_HISTORY_LIMIT"]
 
 #: The six learnable coefficients, in the C core's order.
 COEFFICIENTS = ("beta1", "beta2", "beta3", "rho", "c", "gamma")
@@ -75,12 +76,18 @@ _STATE_FORMAT = 1
 # One history row: step, the six coefficients and lr used by the step, the seven hypergradients
 # computed at its start (NaN when no hyper step ran).
 _HISTORY_COLUMNS = ("step",) + LEARNABLE + tuple(f"hypergrad.{k}" for k in LEARNABLE)
+#: Rows of history kept by default (the most recent ones): about 1.2 MB as a float64 array.
+DEFAULT_HISTORY_LIMIT = 10_000
+# The hyper step runs in double on the Python side's coefficients; a rate beyond the float64
+# scale bound could only push lr past the bound that lr itself must satisfy (and the C core
+# refuses rates above 1e300 outright).
+_HYPER_LR_MAX = scale_limit(np.float64)
 
 
 # The non-array keys of a state_dict (besides hyper.<name>); load_state_dict refuses others.
 _SCALAR_KEYS = frozenset(
     ("optimizer", "format", "step_count", "skipped_steps", "derivatives", "derivs_stored",
-     "hyper_delay", "learn", "pending_lr", "history")
+     "hyper_delay", "learn", "pending_lr", "history", "history_limit")
     + tuple(f"{group}.{k}" for group in ("pending_dot", "prev", "hyper_lr", "last_hypergrad")
             for k in LEARNABLE)
     + tuple(f"coef.{k}" for k in COEFFICIENTS))
@@ -155,11 +162,20 @@ def _init_coefficients(init):
     return _coefficient_dict("init", init, VERTICES["adam"])
 
 
+def _hyper_rate(name, value):
+    """One hyper learning rate: finite, >= 0 and <= _HYPER_LR_MAX (named in the error)."""
+    rate = _finite(name, value)
+    if rate < 0.0:
+        raise ValueError(f"{name} must be >= 0, got {rate}")
+    if rate > _HYPER_LR_MAX:
+        raise ValueError(f"{name} must be <= {_HYPER_LR_MAX:.4g} (finfo(float64).max ** 0.25, "
+                         f"the bound on scale hyperparameters), got {rate}")
+    return rate
+
+
 def _hyper_lr_dict(value, base):
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        rate = _finite("hyper_lr", value)
-        if rate < 0.0:
-            raise ValueError(f"hyper_lr must be >= 0, got {rate}")
+        rate = _hyper_rate("hyper_lr", value)
         return {k: rate for k in LEARNABLE}
     if not isinstance(value, dict):
         raise TypeError(f"hyper_lr must be a float or a dict, got {type(value).__name__}")
@@ -168,11 +184,19 @@ def _hyper_lr_dict(value, base):
         raise ValueError(f"hyper_lr has unknown names {unknown}; known: {LEARNABLE}")
     out = dict(base)
     for key, v in value.items():
-        rate = _finite(f"hyper_lr[{key!r}]", v)
-        if rate < 0.0:
-            raise ValueError(f"hyper_lr[{key!r}] must be >= 0, got {rate}")
-        out[key] = rate
+        out[key] = _hyper_rate(f"hyper_lr[{key!r}]", v)
     return out
+
+
+def _history_limit(value):
+    """None (unbounded, by explicit choice) or an int >= 0 (rows kept)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"history_limit must be an int >= 0 or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"history_limit must be >= 0 (None: unbounded), got {value}")
+    return int(value)
 
 
 def _learn_tuple(value):
@@ -222,16 +246,27 @@ class MADA(Optimizer):
         :math:`g_{t-1}`) or ``"store"`` (the update pass stores them, 6 or 7 more arrays per
         parameter). Both give bit-identical results; "recompute" moves less memory.
     nonfinite : ``"raise"``, ``"skip"`` or ``"ignore"``, as every madam optimiser.
+    history_limit : rows of :meth:`history` kept, the most recent ones (default
+        :data:`DEFAULT_HISTORY_LIMIT` = 10 000, about 1.2 MB); ``None`` keeps every step
+        (memory and checkpoints then grow by about 120 bytes a step), 0 keeps none. Saved in
+        the state_dict; loading a state_dict with more rows than the limit keeps its most
+        recent ``history_limit`` rows.
+
+    Scale hyperparameters (lr, eps, v_init) are bounded by :func:`madam.optim.scale_limit` of
+    the params' dtype, hyper rates by ``scale_limit(float64)``. A step is all or nothing: the
+    hyper step's new coefficients and lr are computed and checked before any array is written,
+    and if the new lr would leave its bound (a hyper rate far too large), the step raises
+    ValueError naming ``hyper_lr`` and changes nothing.
 
     Attributes: :attr:`coefficients` (dict, settable), :attr:`hyper_lr` (dict, settable),
     :attr:`learn`, :attr:`last_hypergrad`, :meth:`history`, and the hyperparameters above.
     """
 
-    lr = Hyper(nonnegative)
-    eps = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
+    eps = Hyper(nonnegative, scale=True)
     hyper_start = Hyper(_nonneg_int)
     hyper_clip = Hyper(_clip)
-    v_init = Hyper(nonnegative)
+    v_init = Hyper(nonnegative, scale=True)
     first_diff = Hyper(_choice(tuple(_FIRST_DIFF)))
     n_init = Hyper(_choice(tuple(_N_INIT)))
     detach_vbar = Hyper(flag)
@@ -240,10 +275,13 @@ class MADA(Optimizer):
     # g^2 sign(g^2 - v)) is >= 0 whenever v is, and v_bar averages such v's.
     _nonnegative_buffers = ("exp_avg_sq", "exp_avg_sq_prev", "avg_exp_avg_sq")
 
+    family = "meta"
+
     def __init__(self, params, lr=1e-3, init="adam", hyper_lr=None, learn=COEFFICIENTS,
                  hyper_start=50, hyper_clip=10.0, eps=1e-6, v_init=1e-15, first_diff="zero",
                  n_init="zero", detach_vbar=False, lion_betas=(0.95, 0.98),
-                 derivatives="recompute", hyper_delay=False, nonfinite="raise"):
+                 derivatives="recompute", hyper_delay=False, nonfinite="raise",
+                 history_limit=DEFAULT_HISTORY_LIMIT):
         if derivatives not in _MODES:
             raise ValueError(f"derivatives must be one of {_MODES}, got {derivatives!r}")
         self._delay = flag("hyper_delay", hyper_delay)
@@ -278,7 +316,8 @@ class MADA(Optimizer):
             self._ptr.append(ptrs)
         self._prev = dict(self._coef, lr=self.lr)  # what the last step used
         self._last_hypergrad = dict.fromkeys(LEARNABLE, math.nan)
-        self._history = []
+        # A deque drops the oldest row itself once maxlen rows are held (maxlen None: never).
+        self._history = collections.deque(maxlen=_history_limit(history_limit))
 
     def _initial_value(self, buffer_name):
         return self.v_init if buffer_name.startswith(("exp_avg_sq", "avg_exp_avg_sq")) else 0.0
@@ -329,15 +368,25 @@ class MADA(Optimizer):
         return self._mode
 
     @property
+    def history_limit(self):
+        """Rows of :meth:`history` kept (None: unbounded); fixed at construction, restored by
+        load_state_dict."""
+        return self._history.maxlen
+
+    def _history_array(self):
+        return np.array(list(self._history), dtype=np.float64).reshape(-1, len(_HISTORY_COLUMNS))
+
+    @property
     def last_hypergrad(self):
         """dL(x_t)/dh of the last hyper step, per learnable name (NaN before the first)."""
         return dict(self._last_hypergrad)
 
     def history(self):
-        """The trajectory, one entry per step taken: a dict of arrays ``step``, the six
-        coefficients and ``lr`` as used by each step, and ``hypergrad.<name>``, the
-        hypergradients computed at the start of each step (NaN where no hyper step ran)."""
-        rows = np.array(self._history, dtype=np.float64).reshape(-1, len(_HISTORY_COLUMNS))
+        """The trajectory of the most recent :attr:`history_limit` steps (every step when it is
+        None): a dict of arrays ``step``, the six coefficients and ``lr`` as used by each step,
+        and ``hypergrad.<name>``, the hypergradients computed at the start of each step (NaN
+        where no hyper step ran)."""
+        rows = self._history_array()
         out = {name: rows[:, j].copy() for j, name in enumerate(_HISTORY_COLUMNS)}
         out["step"] = out["step"].astype(np.int64)
         return out
@@ -375,7 +424,10 @@ class MADA(Optimizer):
         return f"exp_avg_sq.{a}", f"exp_avg_sq.{b}", f"grad.{a}", f"grad.{b}"
 
     def _hypergradient(self, grads, t, exec_cfg):
-        """dot[j] = sum over every array of g_t . du_{t-1}/dh_j (in array order)."""
+        """dot[j] = sum over every array of g_t . du_{t-1}/dh_j (in array order). Reads the
+        state only: the pass could also copy g_t into the slot of g_{t-1} to spare the update
+        pass that write, but the state must stay untouched until the step is known to succeed
+        (a hyper step that fails its checks leaves everything as it was)."""
         dot = [0.0] * 7
         out = ffi.new("double[7]")
         if self._mode == "recompute":
@@ -385,7 +437,7 @@ class MADA(Optimizer):
                 status = _core.kernel("cm_mada_hypergrad", p.dtype)(
                     cfg, exec_cfg, t - 1, p.size, _core.pointer(g), ptrs["exp_avg"],
                     ptrs[v_cur], ptrs[v_prev], ptrs["avg_exp_avg_sq"], ptrs["exp_avg_diff"],
-                    ptrs["lion_exp_avg"], ptrs[g_cur], ptrs[g_prev], ptrs[g_prev], out)
+                    ptrs["lion_exp_avg"], ptrs[g_cur], ptrs[g_prev], ffi.NULL, out)
                 _core.check_status(status, "MADA.step (hypergradient)")
                 dot = [d + out[j] for j, d in enumerate(dot)]
         else:
@@ -399,6 +451,8 @@ class MADA(Optimizer):
     def step(self, grads):
         """One MADA step in place: the hyper step (when due), then the update.
 
+        All or nothing: the new coefficients are computed and checked first, then the arrays are
+        updated, and only then are the coefficients, counters and history committed.
         Returns True if the step was applied, False if it was skipped (nonfinite="skip")."""
         grads, names = grad_list(grads, self._params, self._single, self._param_spans)
         self._check_combination()
@@ -406,15 +460,14 @@ class MADA(Optimizer):
             return False
         exec_cfg = _core.exec_config()
         t = self.step_count + 1
-        hypergrad = [math.nan] * 7
         if self._delay:
             return self._step_delayed(grads, t, exec_cfg)
-        copied = False
+        coef, lr, hypergrad = self._coef, self.lr, None
         if self._learns_at(t) and (self._mode == "recompute" or self._derivs_stored):
-            hypergrad = self._hyper_step(self._hypergradient(grads, t, exec_cfg), self._prev["lr"])
-            copied = self._mode == "recompute"
+            coef, lr, hypergrad = self._hyper_step(self._hypergradient(grads, t, exec_cfg),
+                                                   self._prev["lr"])
 
-        cfg = self._config(self._coef, self.lr)
+        cfg = self._config(coef, lr)
         n_derivs = 0
         if self._mode == "store" and self._learns_at(t + 1):
             n_derivs = 7 if "lr" in self._learn else 6
@@ -422,8 +475,7 @@ class MADA(Optimizer):
             if self._mode == "recompute":
                 v_in, v_out, g_in, g_out = self._slots(t)
                 args = (ptrs[v_in], ptrs[v_out], ptrs["avg_exp_avg_sq"], ptrs["exp_avg_diff"],
-                        ptrs["lion_exp_avg"], ptrs[g_in], ffi.NULL if copied else ptrs[g_out],
-                        ffi.NULL, 0)
+                        ptrs["lion_exp_avg"], ptrs[g_in], ptrs[g_out], ffi.NULL, 0)
             else:
                 args = (ptrs["exp_avg_sq"], ptrs["exp_avg_sq"], ptrs["avg_exp_avg_sq"],
                         ptrs["exp_avg_diff"], ptrs["lion_exp_avg"], ptrs["prev_grad"],
@@ -432,35 +484,63 @@ class MADA(Optimizer):
                 cfg, exec_cfg, t, p.size, ptrs["param"], _core.pointer(g), ptrs["exp_avg"], *args)
             _core.check_status(status, f"{type(self).__name__}.step")
         self._derivs_stored = n_derivs
-        self._finish(t, hypergrad)
+        self._finish(t, coef, lr, hypergrad)
         return True
 
-    def _finish(self, t, hypergrad):
-        self._prev = dict(self._coef, lr=self.lr)
-        self._history.append([t] + [self._coef[k] for k in COEFFICIENTS] + [self.lr] + hypergrad)
+    def _finish(self, t, coef, lr, hypergrad):
+        """Commit a step whose arrays are written: ``coef`` and ``lr`` (checked before any
+        kernel ran, so these assignments cannot fail), the hypergradient (None: no hyper step
+        ran), the history row and the counter."""
+        self._coef = coef
+        self.lr = lr
+        if hypergrad is None:
+            hypergrad = [math.nan] * 7
+        else:
+            self._last_hypergrad = dict(zip(LEARNABLE, hypergrad))
+        self._prev = dict(coef, lr=lr)
+        self._history.append(tuple([float(t)] + [coef[k] for k in COEFFICIENTS] + [lr]
+                                   + hypergrad))
         self.step_count = t
 
     def _hyper_step(self, dot, lr_prev):
-        """The clipped, projected SGD step on the learned quantities; returns dL/dh (7)."""
+        """The clipped, projected SGD step on the learned quantities. Computes and checks,
+        commits nothing: returns (coefficients, lr, dL/dh (7)) for the caller to commit once
+        the update has run.
+
+        The box keeps every coefficient in range, but lr's box is [0, inf): a hyper rate far
+        too large for the hypergradient can send lr to Inf or past its scale bound, which would
+        make the update overflow (or the C core refuse it). That is a ValueError naming the
+        rate, raised before anything is written."""
         coef = ffi.new("double[7]", [self._coef[k] for k in COEFFICIENTS] + [self.lr])
         hg = ffi.new("double[7]")
         status = _core.lib.cm_mada_hyper_step(self._hyper_config(), lr_prev, dot, coef, hg)
         _core.check_status(status, "MADA.step (hyper step)")
-        self._coef = {k: float(coef[j]) for j, k in enumerate(COEFFICIENTS)}
-        self.lr = float(coef[6])
+        new_coef = {k: float(coef[j]) for j, k in enumerate(COEFFICIENTS)}
+        new_lr = float(coef[6])
         hypergrad = [float(hg[j]) for j in range(7)]
-        self._last_hypergrad = dict(zip(LEARNABLE, hypergrad))
-        return hypergrad
+        rate = "hyper_lr" if isinstance(self, AdamHD) else "hyper_lr['lr']"
+        try:
+            if not math.isfinite(new_lr):
+                raise ValueError(f"must be finite, got {new_lr}")
+            within_scale_limit("the new lr", new_lr, [p.dtype for p in self._params])
+        except ValueError as exc:
+            raise ValueError(
+                f"{rate} = {self._hyper_lr['lr']!r} is too large for this hypergradient "
+                f"(dL/dlr = {hypergrad[6]!r}): the hyper step would set lr to {new_lr!r} "
+                f"({exc}). Lower {rate} or bound the step with hyper_clip; nothing was "
+                "updated") from None
+        return new_coef, new_lr, hypergrad
 
     def _step_delayed(self, grads, t, exec_cfg):
         """hyper_delay: apply the hypergradient the last step computed, then one fused pass that
-        computes this step's (for the previous update) and makes the update."""
-        hypergrad = [math.nan] * 7
+        computes this step's (for the previous update) and makes the update. The pending
+        hypergradient is consumed only when the step commits."""
+        coef, lr, hypergrad = self._coef, self.lr, None
         if self._pending is not None:
-            hypergrad = self._hyper_step(*self._pending)
-            self._pending = None
-        cfg = self._config(self._coef, self.lr)
+            coef, lr, hypergrad = self._hyper_step(*self._pending)
+        cfg = self._config(coef, lr)
         v_in, v_out, g_in, g_out = self._slots(t)
+        pending = None
         if self._learns_at(t):
             prev = self._config(self._prev, self._prev["lr"])
             dot = [0.0] * 7
@@ -472,7 +552,7 @@ class MADA(Optimizer):
                     ptrs["exp_avg_diff"], ptrs["lion_exp_avg"], ptrs[g_in], ptrs[g_out], out)
                 _core.check_status(status, f"{type(self).__name__}.step")
                 dot = [d + out[j] for j, d in enumerate(dot)]
-            self._pending = (dot, self._prev["lr"])
+            pending = (dot, self._prev["lr"])
         else:
             for ptrs, p, g in zip(self._ptr, self._params, grads):
                 status = _core.kernel("cm_mada_step", p.dtype)(
@@ -480,7 +560,8 @@ class MADA(Optimizer):
                     ptrs[v_in], ptrs[v_out], ptrs["avg_exp_avg_sq"], ptrs["exp_avg_diff"],
                     ptrs["lion_exp_avg"], ptrs[g_in], ptrs[g_out], ffi.NULL, 0)
                 _core.check_status(status, f"{type(self).__name__}.step")
-        self._finish(t, hypergrad)
+        self._pending = pending
+        self._finish(t, coef, lr, hypergrad)
         return True
 
     # ------------------------------------------------------------------ state
@@ -503,7 +584,8 @@ class MADA(Optimizer):
         """A flat dict of copies (``np.savez(path, **sd)`` stores it): counters, the
         hyperparameters (``hyper.<name>``), the coefficients (``coef.<name>``), those the last
         step used (``prev.<name>``), the hyper rates (``hyper_lr.<name>``), ``learn``, the
-        history, and the state arrays ``state.<i>.<name>``."""
+        history (at most ``history_limit`` rows) and ``history_limit`` (-1: unbounded), and the
+        state arrays ``state.<i>.<name>``."""
         sd = {"optimizer": type(self).__name__, "format": _STATE_FORMAT,
               "step_count": self.step_count, "skipped_steps": self.skipped_steps,
               "derivatives": self._mode, "derivs_stored": self._derivs_stored,
@@ -520,8 +602,9 @@ class MADA(Optimizer):
             sd[f"prev.{name}"] = self._prev[name]
             sd[f"hyper_lr.{name}"] = self._hyper_lr[name]
             sd[f"last_hypergrad.{name}"] = self._last_hypergrad[name]
-        sd["history"] = np.array(self._history, dtype=np.float64).reshape(
-            -1, len(_HISTORY_COLUMNS))
+        sd["history"] = self._history_array()
+        # -1 stands for None (unbounded): np.savez stores ints, not None
+        sd["history_limit"] = -1 if self.history_limit is None else self.history_limit
         for i in range(len(self._params)):
             for name, array in self._logical_state(i, self.step_count).items():
                 sd[f"state.{i}.{name}"] = array.copy()
@@ -567,13 +650,21 @@ class MADA(Optimizer):
                 for k in COEFFICIENTS}
         prev = {k: _check_coefficient(f"state_dict['prev.{k}']", need(f"prev.{k}"), k)
                 for k in COEFFICIENTS}
-        prev["lr"] = nonnegative("state_dict['prev.lr']", need("prev.lr"))
+        dtypes = [p.dtype for p in self._params]
+        # prev.lr and pending_lr configure the next hypergradient pass and hyper step: bounded
+        # as lr itself, or that step would fail in C (a CoreError after loading succeeded)
+        prev["lr"] = within_scale_limit("state_dict['prev.lr']",
+                                        nonnegative("state_dict['prev.lr']", need("prev.lr")),
+                                        dtypes)
         hyper_lr = _hyper_lr_dict({k: need(f"hyper_lr.{k}") for k in LEARNABLE}, self._hyper_lr)
         last_hg = {k: _real(f"state_dict['last_hypergrad.{k}']", need(f"last_hypergrad.{k}"))
                    for k in LEARNABLE}
         pending_dot = [_real(f"state_dict['pending_dot.{k}']", need(f"pending_dot.{k}"))
                        for k in LEARNABLE]
         pending_lr = _real("state_dict['pending_lr']", need("pending_lr"))
+        if not math.isnan(pending_lr):  # NaN: nothing pending
+            within_scale_limit("state_dict['pending_lr']",
+                               nonnegative("state_dict['pending_lr']", pending_lr), dtypes)
         pending = None if math.isnan(pending_lr) else (pending_dot, pending_lr)
         if pending is not None and not self._delay:
             raise ValueError("state_dict has a pending hypergradient but hyper_delay is False")
@@ -585,6 +676,18 @@ class MADA(Optimizer):
         if history.ndim != 2 or history.shape[1] != len(_HISTORY_COLUMNS):
             raise ValueError(f"state_dict['history'] must have shape (k, {len(_HISTORY_COLUMNS)}),"
                              f" got {history.shape}")
+        # A state_dict written before history_limit existed has no such key: keep this
+        # optimiser's limit. More rows than the limit: keep the most recent ones (what the
+        # bounded history would hold had the run used that limit throughout).
+        limit = self.history_limit
+        if "history_limit" in sd:
+            raw = _scalar(sd, "history_limit", int)
+            if raw < -1:
+                raise ValueError(f"state_dict['history_limit'] must be -1 (unbounded) or >= 0, "
+                                 f"got {raw}")
+            limit = None if raw == -1 else raw
+        if limit is not None:
+            history = history[history.shape[0] - min(limit, history.shape[0]):]
 
         arrays = {}
         for i, p in enumerate(self._params):
@@ -618,7 +721,7 @@ class MADA(Optimizer):
             setattr(self, name, getattr(scratch, name))
         self._coef, self._learn, self._prev = coef, learn, prev
         self._hyper_lr, self._last_hypergrad, self._pending = hyper_lr, last_hg, pending
-        self._history = history.tolist()
+        self._history = collections.deque(map(tuple, history.tolist()), maxlen=limit)
         self.step_count, self.skipped_steps, self._derivs_stored = step_count, skipped, stored
         for i in range(len(self._params)):
             for name, target in self._logical_state(i, step_count).items():
@@ -637,12 +740,12 @@ class HyperAdam(MADA):
     MADA held at the Adam vertex (:math:`\beta_3 = 0, \rho = c = \gamma = 1`), learning
     ``beta1`` and ``beta2`` with the same hypergradient, clipping and box (beta1 in
     [0.01, 0.99], beta2 in [0.501, 0.99]). With ``hyper_lr=0`` (and ``v_init=0``, the default
-    here) it is :class:`madam.Adam` bit for bit.
+    here) it is :class:`madam.Adam` bit for bit. ``history_limit`` as :class:`MADA`.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, hyper_lr=None,
                  hyper_start=50, hyper_clip=10.0, v_init=0.0, derivatives="recompute",
-                 hyper_delay=False, nonfinite="raise"):
+                 hyper_delay=False, nonfinite="raise", history_limit=DEFAULT_HISTORY_LIMIT):
         b = _betas(2)("betas", betas)
         rates = {k: DEFAULT_HYPER_LR[k] for k in ("beta1", "beta2")}
         if hyper_lr is not None:
@@ -654,7 +757,8 @@ class HyperAdam(MADA):
         super().__init__(params, lr=lr, init={"beta1": b[0], "beta2": b[1]}, hyper_lr=rates,
                          learn=("beta1", "beta2"), hyper_start=hyper_start,
                          hyper_clip=hyper_clip, eps=eps, v_init=v_init, derivatives=derivatives,
-                         hyper_delay=hyper_delay, nonfinite=nonfinite)
+                         hyper_delay=hyper_delay, nonfinite=nonfinite,
+                         history_limit=history_limit)
 
 
 class AdamHD(MADA):
@@ -664,11 +768,15 @@ class AdamHD(MADA):
     with :math:`\partial L(x_t)/\partial\eta = -g_t \cdot u_{t-1}` (the previous Adam direction),
     clipped to ``hyper_clip`` (none by default) and kept >= 0. MADA at the Adam vertex
     learning only ``lr``; with ``hyper_lr=0`` it is :class:`madam.Adam` bit for bit.
+
+    ``hyper_lr`` is at most ``scale_limit(float64)``; a step whose hyper step would send lr to
+    Inf or past :func:`madam.optim.scale_limit` raises ValueError naming ``hyper_lr`` and
+    changes nothing. ``history_limit`` as :class:`MADA`.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, hyper_lr=1e-7,
                  hyper_start=0, hyper_clip=math.inf, v_init=0.0, derivatives="recompute",
-                 hyper_delay=False, nonfinite="raise"):
+                 hyper_delay=False, nonfinite="raise", history_limit=DEFAULT_HISTORY_LIMIT):
         b = _betas(2)("betas", betas)
         if isinstance(hyper_lr, dict):
             raise TypeError("hyper_lr of AdamHD is a float (the learning rate's hyper rate)")
@@ -676,4 +784,5 @@ class AdamHD(MADA):
         super().__init__(params, lr=lr, init={"beta1": b[0], "beta2": b[1]},
                          hyper_lr={"lr": rate}, learn=("lr",), hyper_start=hyper_start,
                          hyper_clip=hyper_clip, eps=eps, v_init=v_init, derivatives=derivatives,
-                         hyper_delay=hyper_delay, nonfinite=nonfinite)
+                         hyper_delay=hyper_delay, nonfinite=nonfinite,
+                         history_limit=history_limit)

@@ -31,7 +31,9 @@ Usage::
 estimators) and every choice the paper left open; ``cmadam/include/cmadam_madam.h`` the exact
 per-element arithmetic of the fused C kernel.
 """
+import contextlib
 import math
+import re
 
 import numpy as np
 
@@ -51,6 +53,9 @@ RAMPUP_SCHEDULES = ("linear", "cosine")
 
 _STATE_FORMAT = 1
 _MAX_OBJ = 4096
+# What _layout builds: attached on the first step (or at construction when n_obj is given).
+_LAYOUT_ATTRS = ("_n_obj", "_pair_i", "_pair_j", "_pair_mult", "_fisher", "_fisher_ptr",
+                 "_pair_updates", "_pair_last", "_pair_prob")
 
 
 # ----------------------------------------------------------------------------- validators
@@ -110,6 +115,43 @@ def _preference(value, n_obj):
     if n_obj is not None and lam.size != n_obj:
         raise ValueError(f"preference has {lam.size} entries but there are {n_obj} objectives")
     return lam
+
+
+def _solver_checkpoint(solver):
+    """What a failed step puts back into the solver: its state_dict (RLW's and PCGrad's random
+    stream, DWA's loss history, NashMTL's warm start, ...) and the attributes that describe its
+    last solve (``scale``, ``info``). The solver API has no way to solve without committing,
+    so the step saves this before solving and restores it if anything after fails. A solver
+    without state_dict/load_state_dict has no state the optimiser can see: None."""
+    if solver is None:
+        return None
+    sd = None
+    if callable(getattr(solver, "state_dict", None)) and \
+            callable(getattr(solver, "load_state_dict", None)):
+        sd = solver.state_dict()
+    attrs = {name: value for name, value in getattr(solver, "__dict__", {}).items()
+             if name in ("scale", "info")}
+    return sd, attrs
+
+
+@contextlib.contextmanager
+def solver_keys_named(prefix="solver."):
+    """Re-raise a solver's state_dict error with the keys as the caller's dict names them: the
+    solver says ``state_dict lacks 'format'``, the optimiser's dict holds ``'solver.format'``."""
+    try:
+        yield
+    except ValueError as exc:
+        message = re.sub(r"(\[|lacks )'([^']+)'",
+                         lambda m: f"{m.group(1)}'{prefix}{m.group(2)}'", str(exc))
+        raise ValueError(message) from None
+
+
+def _solver_restore(solver, saved):
+    sd, attrs = saved
+    if sd is not None:
+        solver.load_state_dict(sd)
+    for name, value in attrs.items():
+        setattr(solver, name, value)
 
 
 def _pow(base, exponents):
@@ -186,14 +228,18 @@ class MAdam(Optimizer):
     nonfinite : ``"raise"``, ``"skip"`` or ``"ignore"``, as every madam optimiser (applied to the
         Jacobian and the direction).
 
+    lr, eps and weight_decay are bounded by :func:`madam.optim.scale_limit` of the params'
+    dtype. A step is all or nothing (see :meth:`step`): a failure leaves the optimiser, the
+    sampling stream and the solver's state as they were.
+
     Attributes: :attr:`last_preference`, :attr:`solver` (settable), :attr:`n_obj`,
     :meth:`requested_objectives`, :meth:`curvature`, :meth:`fisher`, and the hyperparameters.
     """
 
-    lr = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
     betas = Hyper(_betas(2))
-    eps = Hyper(nonnegative)
-    weight_decay = Hyper(nonnegative)
+    eps = Hyper(nonnegative, scale=True)
+    weight_decay = Hyper(nonnegative, scale=True)
     rampup_steps = Hyper(_nonneg_int)
     rampup = Hyper(_schedule)
     _buffers = ("exp_avg", "exp_avg_sq")
@@ -202,7 +248,7 @@ class MAdam(Optimizer):
                          "rng.has_uint32", "rng.uinteger", "pending", "last_preference",
                          "pair_updates", "pair_last", "solver.")
     #: runs.py hands optimisers with this flag the Jacobian and losses instead of d.
-    takes_jacobian = True
+    family = "multi-objective"  # madam.multi.MultiObjectiveOptimizer: steps on a Jacobian
 
     def __init__(self, params, solver="mgda", lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0.0, rampup_steps=0, pair_sampling=None, *, rampup="linear",
@@ -234,22 +280,33 @@ class MAdam(Optimizer):
             self._allocate(self._n_obj)
 
     # ------------------------------------------------------------------ layout
-    def _allocate(self, n_obj):
-        """Packed F buffers (P,) + shape per parameter, the pair tables and counters."""
-        self._n_obj = n_obj
+    def _layout(self, n_obj):
+        """Packed F buffers (P,) + shape per parameter, the pair tables and counters, as a
+        dict of attribute values; nothing is attached to the optimiser (see _allocate)."""
         iu, ju = np.triu_indices(n_obj)
-        self._pair_i = iu.astype(np.intc)            # packed order: (0,0), (0,1), ...
-        self._pair_j = ju.astype(np.intc)
-        self._pair_mult = np.where(iu == ju, 1.0, 2.0)
         n_pairs = iu.size
-        self._fisher = [np.zeros((n_pairs,) + p.shape, dtype=p.dtype) for p in self._params]
-        self._fisher_ptr = [_core.pointer(f, writable=True) for f in self._fisher]
-        self._pair_updates = np.zeros(n_pairs, dtype=np.int64)   # n_p
-        self._pair_last = np.zeros(n_pairs, dtype=np.int64)      # tau_p (0: never)
+        lay = {"_n_obj": n_obj,
+               "_pair_i": iu.astype(np.intc),            # packed order: (0,0), (0,1), ...
+               "_pair_j": ju.astype(np.intc),
+               "_pair_mult": np.where(iu == ju, 1.0, 2.0),
+               "_fisher": [np.zeros((n_pairs,) + p.shape, dtype=p.dtype) for p in self._params],
+               "_pair_updates": np.zeros(n_pairs, dtype=np.int64),   # n_p
+               "_pair_last": np.zeros(n_pairs, dtype=np.int64),      # tau_p (0: never)
+               "_pair_prob": None}
+        lay["_fisher_ptr"] = [_core.pointer(f, writable=True) for f in lay["_fisher"]]
         if self._k is not None:
             k, c = self._k, n_obj
             q_off = k * (k - 1) / (c * (c - 1)) if c > 1 else 1.0
-            self._pair_prob = np.where(iu == ju, k / c, q_off)
+            lay["_pair_prob"] = np.where(iu == ju, k / c, q_off)
+        return lay
+
+    def _allocate(self, n_obj):
+        """Build the layout for n_obj objectives and attach it."""
+        self.__dict__.update(self._layout(n_obj))
+
+    def _current_layout(self):
+        """The attached layout, in _layout's form (the arrays themselves, not copies)."""
+        return {name: getattr(self, name, None) for name in _LAYOUT_ATTRS}
 
     # ------------------------------------------------------------------ public attributes
     @property
@@ -297,9 +354,17 @@ class MAdam(Optimizer):
         if self._k is None:
             return tuple(range(self._n_obj))
         if self._pending is None:
-            draw = self._rng.choice(self._n_obj, size=self._k, replace=False)
-            self._pending = tuple(sorted(int(i) for i in draw))
+            self._pending, self._rng = self._draw()
         return self._pending
+
+    def _draw(self):
+        """The next k objectives and the sampling stream after drawing them, drawn on a copy:
+        the caller commits both (requested_objectives at once, step only once it succeeded),
+        so a rejected step leaves the stream where it was."""
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = self._rng.bit_generator.state
+        draw = rng.choice(self._n_obj, size=self._k, replace=False)
+        return tuple(sorted(int(i) for i in draw)), rng
 
     def rampup_factor(self, step=None):
         """r_t for step t (default: the next step)."""
@@ -307,24 +372,29 @@ class MAdam(Optimizer):
         return rampup_factor(t, self.rampup_steps, self.rampup)
 
     # ------------------------------------------------------------------ read-out
-    def _read_scale(self, t):
-        """(lag, bc) per pair after step t: F_hat_p = lag_p * F_p / bc_p (bc 0: not yet)."""
+    def _read_scale(self, t, lay=None):
+        """(lag, bc) per pair after step t: F_hat_p = lag_p * F_p / bc_p (bc 0: not yet).
+        ``lay``: the layout and counters to read (default: the attached ones)."""
+        lay = self._current_layout() if lay is None else lay
         b2 = self.betas[1]
-        ones = np.ones(self._pair_i.size)
+        n_pairs = lay["_pair_i"].size
+        ones = np.ones(n_pairs)
         if self._k is None:
-            return ones, np.full(self._pair_i.size, 1.0 - b2 ** float(t))
+            return ones, np.full(n_pairs, 1.0 - b2 ** float(t))
         if self._estimator == "count":
-            return ones, 1.0 - _pow(b2, self._pair_updates)
+            return ones, 1.0 - _pow(b2, lay["_pair_updates"])
         if self._estimator == "elapsed":
-            return ones, 1.0 - _pow(b2, self._pair_last)
-        lag = _pow(b2, t - self._pair_last)
-        return lag, np.full(self._pair_i.size, 1.0 - b2 ** float(t))
+            return ones, 1.0 - _pow(b2, lay["_pair_last"])
+        lag = _pow(b2, t - lay["_pair_last"])
+        return lag, np.full(n_pairs, 1.0 - b2 ** float(t))
 
-    def _pair_weights(self, lam, lag, bc):
-        w = np.zeros(self._pair_i.size)
+    def _pair_weights(self, lam, lag, bc, lay=None):
+        lay = self._current_layout() if lay is None else lay
+        pi, pj, mult = lay["_pair_i"], lay["_pair_j"], lay["_pair_mult"]
+        w = np.zeros(pi.size)
         ok = bc > 0.0
-        w[ok] = (self._pair_mult[ok] * lam[self._pair_i[ok]] * lam[self._pair_j[ok]]
-                 * lag[ok] / bc[ok])
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by _plan
+            w[ok] = mult[ok] * lam[pi[ok]] * lam[pj[ok]] * lag[ok] / bc[ok]
         return w
 
     def fisher(self, index=0):
@@ -439,6 +509,12 @@ class MAdam(Optimizer):
         direction: d (params' structure). Needed with pair sampling when R = k; otherwise d is
             computed in the kernel as sum_i lambda_i g_i.
 
+        All or nothing: a step that raises, wherever it fails (bad input, the solver, the
+        solver's lambda, the kernel), leaves the parameters, the optimiser's state, the
+        pair-sampling stream and the solver's state (through its state_dict /
+        load_state_dict, plus its ``scale`` and ``info``) as they were. A custom solver with
+        no state_dict cannot be rolled back.
+
         Returns True if the step was applied, False if skipped (nonfinite="skip").
         """
         jacs, names, n_rows = self._rows_list(jacobian)
@@ -448,9 +524,12 @@ class MAdam(Optimizer):
         if self._k is None and n_rows != c:
             raise ValueError(f"jacobian has {n_rows} rows but there are {c} objectives")
         if self._k is not None and n_rows not in (self._k, c):
-            raise ValueError(f"with pair_sampling={self._k}, jacobian must hold the {self._k} "
-                             f"requested rows {self.requested_objectives()} or all {c}, "
-                             f"got {n_rows} rows")
+            # no requested_objectives() here: it would draw (and keep) a sample for a step
+            # that is being refused
+            wanted = ("the requested rows (those requested_objectives() returns)"
+                      if self._pending is None else f"the requested rows {self._pending}")
+            raise ValueError(f"with pair_sampling={self._k}, jacobian must hold {wanted} "
+                             f"({self._k} rows) or all {c}, got {n_rows} rows")
         lam = None if preference is None else _preference(preference, c)
         if lam is None and self._solver is None:
             raise TypeError("this MAdam has no solver: pass preference= (a lambda on the "
@@ -471,28 +550,46 @@ class MAdam(Optimizer):
         if not self._inputs_finite(arrays):
             return False
 
-        if lam is None:
-            lam = self._solve(jacs, losses, c)
+        # Compute: a layout of our own on the first step, the sample on a copy of the stream,
+        # the solver's lambda (its state saved first), the plan; nothing is attached yet.
+        lay = self._current_layout() if self._fisher is not None else self._layout(c)
+        chosen, rng = None, None
+        if self._k is not None:
+            chosen, rng = ((self._pending, None) if self._pending is not None
+                           else self._draw())
+        saved_solver = None if lam is not None else _solver_checkpoint(self._solver)
+        try:
+            if lam is None:
+                lam = self._solve(jacs, losses, c)
+            t = self.step_count + 1
+            plan, counters = self._plan(lam, t, n_rows, chosen, lay)
+            cfg = ffi.new("cm_madam_config *")
+            _core.lib.cm_madam_config_default(cfg)
+            cfg.lr, (cfg.beta1, cfg.beta2) = self.lr, self.betas
+            cfg.eps, cfg.weight_decay = self.eps, self.weight_decay
+            cfg.rampup = rampup_factor(t, self.rampup_steps, self.rampup)
+            exec_cfg = _core.exec_config()
+            plan_ptrs = [ffi.from_buffer("int[]", plan[0]), ffi.from_buffer("int[]", plan[1])]
+            plan_ptrs += [ffi.from_buffer("double[]", a) for a in plan[2:]]
+            row_weight = ffi.from_buffer("double[]", lam)
+            # The kernel checks its arguments before it writes, and they are the same for
+            # every array: it either fails on the first array, untouched, or not at all.
+            for k, ((n, p_ptr, (m_ptr, v_ptr)), p, j) in enumerate(
+                    zip(self._pointers, self._params, jacs)):
+                d_ptr = ffi.NULL if dirs is None else _core.pointer(dirs[k])
+                status = _core.kernel("cm_madam_step", p.dtype)(
+                    cfg, exec_cfg, t, n, c, n_rows, p_ptr, _core.pointer(j), d_ptr, row_weight,
+                    lay["_fisher_ptr"][k], *plan_ptrs, m_ptr, v_ptr)
+                _core.check_status(status, "MAdam.step")
+        except BaseException:
+            if saved_solver is not None:
+                _solver_restore(self._solver, saved_solver)
+            raise
+        # Commit.
         if self._fisher is None:
-            self._allocate(c)
-        t = self.step_count + 1
-        plan, counters = self._plan(lam, t, n_rows)
-        cfg = ffi.new("cm_madam_config *")
-        _core.lib.cm_madam_config_default(cfg)
-        cfg.lr, (cfg.beta1, cfg.beta2) = self.lr, self.betas
-        cfg.eps, cfg.weight_decay = self.eps, self.weight_decay
-        cfg.rampup = rampup_factor(t, self.rampup_steps, self.rampup)
-        exec_cfg = _core.exec_config()
-        plan_ptrs = [ffi.from_buffer("int[]", plan[0]), ffi.from_buffer("int[]", plan[1])]
-        plan_ptrs += [ffi.from_buffer("double[]", a) for a in plan[2:]]
-        row_weight = ffi.from_buffer("double[]", lam)
-        for k, ((n, p_ptr, (m_ptr, v_ptr)), p, j) in enumerate(zip(self._pointers, self._params,
-                                                                  jacs)):
-            d_ptr = ffi.NULL if dirs is None else _core.pointer(dirs[k])
-            status = _core.kernel("cm_madam_step", p.dtype)(
-                cfg, exec_cfg, t, n, c, n_rows, p_ptr, _core.pointer(j), d_ptr, row_weight,
-                self._fisher_ptr[k], *plan_ptrs, m_ptr, v_ptr)
-            _core.check_status(status, "MAdam.step")
+            self.__dict__.update(lay)
+        if rng is not None:
+            self._rng = rng
         self._pair_updates, self._pair_last = counters
         self._pending = None
         self._last_preference = lam
@@ -511,45 +608,52 @@ class MAdam(Optimizer):
                              f"need {c} finite weights; nothing was updated")
         return lam
 
-    def _plan(self, lam, t, n_rows):
-        """The kernel's per-pair plan for step t and the pair counters after it."""
+    def _plan(self, lam, t, n_rows, chosen, lay):
+        """The kernel's per-pair plan for step t and the pair counters after it, for the
+        layout ``lay`` and (pair sampling) the objectives ``chosen``; reads, never writes.
+
+        ValueError if lambda's curvature weights (lambda_i lambda_j / (1 - beta2^t), per pair)
+        or lambda itself do not fit the params' dtypes: a solver's affine weights can be
+        finite but huge, and the kernel would then refuse them (or overflow in float32)."""
         b2 = self.betas[1]
-        n_pairs = self._pair_i.size
+        pair_i, pair_j = lay["_pair_i"], lay["_pair_j"]
+        n_pairs = pair_i.size
         if self._k is None:
-            a, b = self._pair_i.copy(), self._pair_j.copy()
+            a, b = pair_i.copy(), pair_j.copy()
             decay, gain = np.full(n_pairs, b2), np.full(n_pairs, 1.0 - b2)
-            updates, last = self._pair_updates + 1, np.full(n_pairs, t, dtype=np.int64)
+            updates, last = lay["_pair_updates"] + 1, np.full(n_pairs, t, dtype=np.int64)
         else:
-            chosen = self.requested_objectives()
-            member = np.zeros(self._n_obj, dtype=bool)
+            n_obj = lay["_n_obj"]
+            member = np.zeros(n_obj, dtype=bool)
             member[list(chosen)] = True
-            moving = member[self._pair_i] & member[self._pair_j]
-            if n_rows == self._n_obj:
-                row_of = np.arange(self._n_obj, dtype=np.intc)
+            moving = member[pair_i] & member[pair_j]
+            if n_rows == n_obj:
+                row_of = np.arange(n_obj, dtype=np.intc)
             else:
-                row_of = np.full(self._n_obj, -1, dtype=np.intc)
+                row_of = np.full(n_obj, -1, dtype=np.intc)
                 row_of[list(chosen)] = np.arange(len(chosen), dtype=np.intc)
-            a = np.where(moving, row_of[self._pair_i], -1).astype(np.intc)
-            b = np.where(moving, row_of[self._pair_j], -1).astype(np.intc)
+            a = np.where(moving, row_of[pair_i], -1).astype(np.intc)
+            b = np.where(moving, row_of[pair_j], -1).astype(np.intc)
             if self._estimator == "count":
                 decay, gain = np.full(n_pairs, b2), np.full(n_pairs, 1.0 - b2)
             elif self._estimator == "elapsed":
-                decay = _pow(b2, t - self._pair_last)
+                decay = _pow(b2, t - lay["_pair_last"])
                 gain = 1.0 - decay
             else:
-                decay = _pow(b2, t - self._pair_last)
-                gain = (1.0 - b2) / self._pair_prob
+                decay = _pow(b2, t - lay["_pair_last"])
+                gain = (1.0 - b2) / lay["_pair_prob"]
             decay = np.where(moving, decay, 1.0)
             gain = np.where(moving, gain, 0.0)
-            updates = self._pair_updates + moving
-            last = np.where(moving, t, self._pair_last)
-        saved = self._pair_updates, self._pair_last
-        self._pair_updates, self._pair_last = updates, last
-        try:
-            lag, bc = self._read_scale(t)
-        finally:
-            self._pair_updates, self._pair_last = saved
-        weight = self._pair_weights(lam, lag, bc)
+            updates = lay["_pair_updates"] + moving
+            last = np.where(moving, t, lay["_pair_last"])
+        lag, bc = self._read_scale(t, dict(lay, _pair_updates=updates, _pair_last=last))
+        weight = self._pair_weights(lam, lag, bc, lay)
+        # The kernel rounds lambda and the weights to each array's dtype.
+        top = min(float(np.finfo(p.dtype).max) for p in self._params)
+        if not (np.all(np.abs(weight) <= top) and np.all(np.abs(lam) <= top)):
+            raise ValueError(f"lambda {lam} is too large: its curvature weights lambda_i "
+                             f"lambda_j / (1 - beta2^t) overflow the params' dtype (max "
+                             f"{top:.4g}); nothing was updated")
         plan = (np.ascontiguousarray(a, dtype=np.intc), np.ascontiguousarray(b, dtype=np.intc),
                 np.ascontiguousarray(decay, dtype=np.float64),
                 np.ascontiguousarray(gain, dtype=np.float64), weight)
@@ -669,7 +773,8 @@ class MAdam(Optimizer):
             import copy
 
             scratch_solver = copy.deepcopy(self._solver)
-            scratch_solver.load_state_dict(solver_sd)
+            with solver_keys_named():
+                scratch_solver.load_state_dict(solver_sd)
         super().load_state_dict(base)
         if n_obj and (self._n_obj != n_obj or self._fisher is None):
             self._allocate(n_obj)

@@ -20,10 +20,22 @@ import numpy as np
 from . import _core
 from ._core import ffi
 from ._validate import (Hyper, NonFiniteError, betas, closed_unit, flag, grad_list,
-                        memory_spans, nonfinite_policy, nonnegative, param_list)
+                        memory_spans, nonfinite_policy, nonnegative, param_list, scale_limit)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion",
-           "NonFiniteError"]
+           "NonFiniteError", "scale_limit", "OPTIMIZERS", "first_order"]
+
+#: Every public optimiser class by lower-case name (``"adam"``, ``"mada"``, ``"madam"``), filled
+#: as each class is defined (:meth:`Optimizer.__init_subclass__`), in definition order. The
+#: runner's names, the gallery and the table-driven tests read it: a new optimiser class is
+#: registered by being defined.
+OPTIMIZERS = {}
+
+
+def first_order():
+    """The registered optimisers that step on one direction with a fused C kernel (``family``
+    "first-order": SGD, Adam, ..., Lion), by name."""
+    return {name: cls for name, cls in OPTIMIZERS.items() if cls.family == "first-order"}
 
 _STATE_FORMAT = 1
 #: The largest step_count / skipped_steps load_state_dict accepts (2**53: every count up to it
@@ -83,6 +95,12 @@ class Optimizer:
     recorded at construction, and a step raises ValueError (before any C code runs) if one
     was resized (``ndarray.resize``) or otherwise reallocated since.
 
+    Hyperparameters are validated on every assignment, before they are stored. The scale ones
+    (lr, eps, weight_decay, momentum, initial_accumulator) must be finite, >= 0 and at most
+    :func:`madam.optim.scale_limit` of the params' dtype (``finfo.max ** 0.25``: about 4.29e9
+    for float32, 1.16e77 for float64), so that nothing a kernel derives from them overflows;
+    a larger value is a ValueError naming it (never a ``CoreError`` from the C core).
+
     State: ``load_state_dict`` checks everything before changing anything: unknown keys,
     dtypes and shapes, non-finite state arrays, negative values in the buffers a subclass lists
     in ``_nonnegative_buffers`` (second moments), hyperparameters, and counters outside
@@ -97,11 +115,16 @@ class Optimizer:
     _nonnegative_buffers = ()  # buffers that are >= 0 in every reachable state (checked on load)
     _extra_state_keys = ()     # see the class docstring
     _takes_step = True
+    #: "first-order" (steps on one direction), "meta" (MADA: learns its own coefficients) or
+    #: "multi-objective" (MAdam: steps on a Jacobian, see madam.multi)
+    family = "first-order"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:  # every step goes through the lock and the memory check
             cls.step = _guarded_step(cls.__dict__["step"])
+        if not cls.__name__.startswith("_") and cls.__module__.startswith("madam."):
+            OPTIMIZERS[cls.__name__.lower()] = cls  # the registry (user subclasses stay out)
 
     def __init__(self, params, nonfinite="raise", **hyperparameters):
         self._step_lock = threading.RLock()
@@ -322,10 +345,10 @@ class SGD(Optimizer):
     Defaults: lr 1e-3, no momentum. Nesterov needs momentum > 0 and dampening 0.
     """
 
-    lr = Hyper(nonnegative)
-    momentum = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
+    momentum = Hyper(nonnegative, scale=True)
     dampening = Hyper(closed_unit)
-    weight_decay = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative, scale=True)
     nesterov = Hyper(flag)
     _kernel, _config_type, _buffers = "cm_sgd_step", "cm_sgd_config", ("momentum_buffer",)
 
@@ -342,10 +365,10 @@ class SGD(Optimizer):
 
 # ================================================================================ Adam family
 class _AdamFamily(Optimizer):
-    lr = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
     betas = Hyper(betas(2))
-    eps = Hyper(nonnegative)
-    weight_decay = Hyper(nonnegative)
+    eps = Hyper(nonnegative, scale=True)
+    weight_decay = Hyper(nonnegative, scale=True)
     _kernel, _config_type = "cm_adam_step", "cm_adam_config"
     _buffers = ("exp_avg", "exp_avg_sq")
     _nonnegative_buffers = ("exp_avg_sq",)
@@ -432,15 +455,18 @@ class Yogi(Optimizer):
         v &\leftarrow v - (1 - \beta_2)\,\mathrm{sign}(v - g^2)\, g^2 \\
         p &\leftarrow p - \frac{\eta}{b_1}\, \frac{m}{\sqrt{v}/\sqrt{b_2} + \epsilon}
 
-    m and v start at ``initial_accumulator`` (used at construction only).
+    m and v start at ``initial_accumulator`` (used at construction only). Like every scale
+    hyperparameter it is bounded by :func:`scale_limit` of the params' dtype (so float32 Yogi
+    refuses 1e39, which float32 cannot hold): the first update is at most about
+    ``lr / (1 - beta1) * sqrt(initial_accumulator)``, which then stays finite.
     Defaults (paper): lr 1e-2, betas (0.9, 0.999), eps 1e-3, initial_accumulator 1e-6.
     """
 
-    lr = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
     betas = Hyper(betas(2))
-    eps = Hyper(nonnegative)
-    weight_decay = Hyper(nonnegative)
-    initial_accumulator = Hyper(nonnegative)
+    eps = Hyper(nonnegative, scale=True)
+    weight_decay = Hyper(nonnegative, scale=True)
+    initial_accumulator = Hyper(nonnegative, scale=True)
     _kernel, _config_type = "cm_yogi_step", "cm_yogi_config"
     _buffers = ("exp_avg", "exp_avg_sq")
     # v - (1 - beta2) sign(v - g^2) g^2 stays >= 0 from v >= 0 (initial_accumulator >= 0)
@@ -472,10 +498,10 @@ class Adan(Optimizer):
     Defaults (official): lr 1e-3, betas (0.98, 0.92, 0.99), eps 1e-8, proximal decay.
     """
 
-    lr = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
     betas = Hyper(betas(3))
-    eps = Hyper(nonnegative)
-    weight_decay = Hyper(nonnegative)
+    eps = Hyper(nonnegative, scale=True)
+    weight_decay = Hyper(nonnegative, scale=True)
     proximal = Hyper(flag)
     _kernel, _config_type = "cm_adan_step", "cm_adan_config"
     _buffers = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
@@ -501,9 +527,9 @@ class Lion(Optimizer):
     Defaults (paper): lr 1e-4, betas (0.9, 0.99), weight_decay 0.
     """
 
-    lr = Hyper(nonnegative)
+    lr = Hyper(nonnegative, scale=True)
     betas = Hyper(betas(2))
-    weight_decay = Hyper(nonnegative)
+    weight_decay = Hyper(nonnegative, scale=True)
     _kernel, _config_type = "cm_lion_step", "cm_lion_config"
     _buffers = ("exp_avg",)
     _takes_step = False

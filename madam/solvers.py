@@ -12,8 +12,9 @@ Conventions shared by every solver
   weights, possibly negative) and the degenerate IMTL-G case (lam = 0). For methods that combine
   projected gradients (PCGrad, UPGrad, CAGrad) and for Nash-MTL, ``lam`` holds the *effective*
   weights w of the method's natural direction ``J^T w``, normalised to sum 1.
-* ``d = lam @ J`` (one BLAS gemv in the Jacobian's dtype, with lam rounded to it: float32 in,
-  float32 out).
+* ``d = lam @ J`` in the Jacobian's dtype (float32 in, float32 out): one BLAS gemv for float64;
+  for float32 accumulated in float64 and rounded once, so that d's error is relative to |d| and
+  not to the gradients it combines (which matters when they nearly cancel: non-conflict).
 * ``solver.scale`` (a float, set by every ``solve``) restores the method's natural direction:
   ``natural = solver.scale * d``, i.e. w = scale * lam. It is 1 for methods whose weights
   already sum to 1 (linear scalarisation, RLW, MGDA, IMTL-G, EPO); C for DWA (its weights sum
@@ -22,10 +23,14 @@ Conventions shared by every solver
   a degenerate input where the method's natural direction is zero (documented per solver;
   ``lam`` then is the combination that vanishes, or 0 for IMTL-G).
 * ``solver.info`` (a dict) holds diagnostics of the last solve (iterations, residuals, modes).
-* Every Gramian is ``J @ J.T`` from one BLAS syrk call (``madam._core.gramian``), in the
-  Jacobian's dtype (eigenvalues that rounding left below 0 are clipped to 0); all inner
-  optimisation runs in float64 on that Gramian with the small dense solvers of
-  ``madam._inner`` (no SciPy at run time).
+* Every Gramian is ``J @ J.T`` from BLAS syrk (``madam._core.gramian``) in float64: a float32
+  Jacobian is widened in blocks of columns (a float32 Gramian overflows for rows of norm ~2e19
+  and its rounding makes nearly-cancelling directions conflict), a float64 Jacobian with max|J|
+  beyond 2^+-128 is first scaled by a power of two (exact; the Gramian would overflow or
+  underflow). Eigenvalues that rounding left below 0 are clipped to 0 (on the correlation
+  matrix, so that small rows keep their accuracy). All inner optimisation
+  runs in float64 on that Gramian with the small dense solvers of ``madam._inner`` (no SciPy at
+  run time); the scale-invariant methods give the same weights for J and s J at any finite s.
 * Hyperparameters are validated attributes: they may be changed between calls (e.g. a new
   ``preference`` each step), and a bad value raises TypeError/ValueError naming it.
 
@@ -188,22 +193,122 @@ def check_losses(losses, n_obj, read_values, positive=False):
     return arr
 
 
-def _gramian(jac):
-    """J J^T by one BLAS syrk call in J's dtype, returned in float64, exactly symmetric and
-    positive semi-definite: rounding (float32 above all) can leave eigenvalues slightly below 0,
-    which would make the inner QPs non-convex; those are clipped to 0 (a change at the rounding
-    level of the Gramian)."""
-    gram = _core.gramian(jac).astype(np.float64)
-    gram = 0.5 * (gram + gram.T)
-    if gram.shape[0] > 1:
-        evals, evecs = np.linalg.eigh(gram)
-        if evals[0] < 0.0:
-            zero_rows = np.diag(gram) == 0.0          # exact zero gradients stay exactly zero
-            gram = (evecs * np.maximum(evals, 0.0)) @ evecs.T
-            gram = 0.5 * (gram + gram.T)
-            gram[zero_rows, :] = 0.0
-            gram[:, zero_rows] = 0.0
-    return gram
+_GRAM_BLOCK = 1 << 14   # columns per float64 block of a float32 Jacobian's Gramian
+_GRAM_EXPONENT = 128    # |log2 max|J|| beyond which a float64 Jacobian is rescaled first
+
+
+def _gramian(jac, with_exponent=False):
+    """The Gramian of J in float64, exactly symmetric and positive semi-definite, from BLAS syrk.
+
+    float32: J is widened to float64 in blocks of columns (exact) and the blocks' syrk results
+    summed. A float32 Gramian would overflow for rows of norm ~1.8e19 (3e19^2 > 3.4e38) and carries
+    errors of eps32 |g_i| |g_j|, which the inner QPs turn into directions that conflict with a
+    gradient by far more than the rounding of d once the gradients nearly cancel; a float64 one
+    has neither problem (float32 squares cannot overflow or underflow float64).
+    float64: when max|J| lies outside 2^-128 .. 2^128 (the float32 range), the Gramian of J 2^-e
+    is formed instead, 2^e the power of two of max|J| (scaling by a power of two is exact, so for
+    in-range input the result is bit for bit the one of J); this keeps J J^T finite (rows of norm
+    1e200 would overflow) and its larger entries normal. The solvers that need absolute units
+    (Nash-MTL's alpha, EPO's gamma, PAMOO) take e with ``with_exponent=True``: the true Gramian is
+    4^e times the returned one.
+
+    Rounding can leave eigenvalues slightly below 0, which would make the inner QPs non-convex;
+    those are clipped to 0 by :func:`_clip_psd` (a change at the rounding level of each row).
+    """
+    exponent = 0
+    if jac.dtype == np.float32:
+        cols = jac.shape[1]
+        if cols <= _GRAM_BLOCK:
+            gram = _core.gramian(jac.astype(np.float64))
+        else:
+            gram = np.zeros((jac.shape[0], jac.shape[0]))
+            for start in range(0, cols, _GRAM_BLOCK):
+                block = np.ascontiguousarray(jac[:, start:start + _GRAM_BLOCK], dtype=np.float64)
+                gram += _core.gramian(block)
+    else:
+        top = max(float(jac.max()), -float(jac.min()))   # max|J| without an |J| temporary
+        if top > 0.0 and abs(math.frexp(top)[1]) > _GRAM_EXPONENT:
+            exponent = math.frexp(top)[1]
+            # entries below 2^(e - 1074) flush to 0: they are below the Gramian's resolution anyway
+            with np.errstate(under="ignore"):
+                gram = _core.gramian(np.ldexp(jac, -exponent))
+        else:
+            gram = _core.gramian(jac)
+    gram = _clip_psd(0.5 * (gram + gram.T))
+    return (gram, exponent) if with_exponent else gram
+
+
+def _clip_psd(gram):
+    """The Gramian with the eigenvalues that rounding left below 0 clipped to 0, done on the
+    correlation matrix D^-1 G D^-1 (D = sqrt(diag G), zero rows left out and kept exactly zero):
+    clipping G itself moves every entry by up to eps * max|G|, which wiped out rows much smaller
+    than the largest (rows of norm 1 next to one of 1e30 came back with 10% errors), while on the
+    unit-diagonal matrix the change is at the rounding level of each row's own size. (LAPACK's
+    eigh also stopped converging on Gramians whose entries ran from 1e-240 to 1e209.)"""
+    if gram.shape[0] < 2:
+        return gram
+    root = np.sqrt(np.diag(gram))
+    rows = np.flatnonzero(root > 0.0)
+    if rows.size < 2:
+        return gram
+    scale = root[rows]
+    corr = gram[np.ix_(rows, rows)] / np.outer(scale, scale)
+    evals, evecs = np.linalg.eigh(corr)
+    if evals[0] >= 0.0:
+        return gram
+    corr = (evecs * np.maximum(evals, 0.0)) @ evecs.T
+    corr = 0.5 * (corr + corr.T)
+    clipped = np.zeros_like(gram)
+    clipped[np.ix_(rows, rows)] = corr * np.outer(scale, scale)
+    return clipped
+
+
+def _direction(jac, lam):
+    """d = lam @ J in J's dtype. float64: one BLAS gemv. float32: accumulated in float64 (J widened
+    in blocks of columns, lam not rounded) and rounded once, so d is within half an ulp of the
+    exact lam @ J. A float32 gemv errs by eps32 * sum_i |lam_i| |g_i|, which is large next to
+    |d| when the combination nearly cancels: UPGrad's and MGDA's directions then conflicted with
+    a gradient (cosine -1e-3 for |d| ~ 1e-5 max|g_i|) although lam was exact."""
+    if not _core.all_finite(lam):  # the method itself failed on this input (DWA's loss ratios)
+        raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): its "
+                         "method breaks down on this jacobian and these losses")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _raw_direction(jac, lam)
+        if not _core.all_finite(out) and jac.dtype == np.float64:
+            # the partial sums of a gemv can overflow although d itself does not (rows of
+            # +-1e308 that cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
+            top = max(float(jac.max()), -float(jac.min()))
+            exponent = math.frexp(top)[1]
+            with np.errstate(under="ignore"):
+                out = np.ldexp(_raw_direction(np.ldexp(jac, -exponent), lam), exponent)
+    # lam may be large (IMTL-G's affine weights) and the rows large: the exact d can lie beyond
+    # the dtype's range (rows M, -M, M of float32 max M with lam 1, -1, 1 give d = 3M). No finite
+    # d of that dtype is the combination, so the jacobian is refused rather than d returned inf
+    if not _core.all_finite(out):
+        raise ValueError(f"jacobian is too large for this solver: the direction lam @ jacobian "
+                         f"overflows {jac.dtype} (max |lam_i| = {float(np.max(np.abs(lam))):.3g})")
+    return out
+
+
+def _raw_direction(jac, lam):
+    if jac.dtype == np.float64:
+        return jac.T @ lam
+    cols = jac.shape[1]
+    if cols <= _GRAM_BLOCK:
+        return (lam @ jac.astype(np.float64)).astype(jac.dtype)
+    out = np.empty(cols, dtype=jac.dtype)
+    for start in range(0, cols, _GRAM_BLOCK):
+        out[start:start + _GRAM_BLOCK] = lam @ jac[:, start:start + _GRAM_BLOCK].astype(np.float64)
+    return out
+
+
+def _ldexp(value, exponent):
+    """value * 2^exponent as a Python float, inf (with value's sign) where it overflows, with no
+    warning (math.ldexp raises OverflowError, NumPy warns)."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def _sd_scalar(sd, key, kind):
@@ -247,12 +352,26 @@ class Solver:
         """Return (lam (C,) float64, d = lam @ jacobian (n,) in the jacobian's dtype)."""
         jac = check_jacobian(jacobian)
         loss = check_losses(losses, jac.shape[0], self.uses_losses, self.positive_losses)
+        # the direction is checked only after _solve has updated the history (warm starts, loss
+        # records, random streams); a refusal there must leave the solver as it was, so the
+        # attribute bindings and the state (whose arrays _solve may update in place) are kept
+        bindings, state = dict(self.__dict__), self._get_state()
         lam, scale, info = self._solve(jac, loss)
         lam = np.ascontiguousarray(lam, dtype=np.float64)
-        direction = jac.T @ lam.astype(jac.dtype)  # = lam @ J, as one BLAS gemv
+        try:
+            direction = _direction(jac, self._direction_weights(lam, scale))
+        except ValueError:
+            self.__dict__.clear()
+            self.__dict__.update(bindings)
+            self._set_state(state)
+            raise
         self.scale = float(scale)
         self.info = info
         return lam, direction
+
+    def _direction_weights(self, lam, scale):
+        """The weights d is formed from: lam (a solver returning d in natural units overrides it)."""
+        return lam
 
     def _solve(self, jac, losses):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -519,7 +638,8 @@ def _min_norm(gram, method="active-set", tol=1e-13, max_iter=1000):
 class MGDA(Solver):
     """Multiple-gradient descent (Desideri 2012; Sener & Koltun 2018): the min-norm point of the
     convex hull of the gradients,  lam = argmin_{lam in simplex} |J^T lam|^2 = lam^T G lam,
-    d = J^T lam. Every g_i^T d >= |d|^2 >= 0: d is a common descent direction (non-conflicting).
+    d = J^T lam. Every g_i^T d >= |d|^2 >= 0: d is a common descent direction (non-conflicting),
+    up to the rounding of d; at a Pareto-stationary point (0 in the hull) d is rounding residue.
 
     C = 1: lam = [1]; C = 2: closed form (identical gradients: lam = (1/2, 1/2)); C > 2:
     ``method="frank-wolfe"`` (default; Sener & Koltun's Algorithm 2 on the Gramian, with away
@@ -891,20 +1011,31 @@ class NashMTL(Solver):
     def _solve(self, jac, losses):
         k = jac.shape[0]
         warm = self._alpha if self._alpha.size == k else None
-        gram = _gramian(jac)
-        if warm is not None and self._calls % self.update_weights_every != 0:
-            alpha, info = warm.copy(), {"degenerate": False, "reused": True, "iterations": 0}
+        # the Gramian of J 2^-e (e = 0 but for extreme float64 input): alpha solves
+        # G alpha = 1/alpha, so the true alpha is 2^-e times the one of the scaled Gramian
+        gram, exponent = _gramian(jac, with_exponent=True)
+        with np.errstate(over="ignore", under="ignore"):
+            warm_s = None if warm is None else np.ldexp(warm, exponent)
+        if warm_s is not None and not np.all(np.isfinite(warm_s) & (warm_s > 0.0)):
+            warm_s = None                      # a start from a wildly different scale: cold
+        if warm_s is not None and self._calls % self.update_weights_every != 0:
+            alpha_s, info = warm_s, {"degenerate": False, "reused": True, "iterations": 0}
         else:
             stationary = 10.0 * math.sqrt(float(np.finfo(jac.dtype).eps))
-            alpha, info = nash_weights(gram, warm, self.tol, self.max_iter, stationary)
+            alpha_s, info = nash_weights(gram, warm_s, self.tol, self.max_iter, stationary)
             info["reused"] = False
         self._calls += 1
-        if alpha is None:
+        if alpha_s is None:
             lam, _ = _min_norm(gram)
             return lam, 0.0, info
+        with np.errstate(over="ignore", under="ignore"):
+            alpha = np.ldexp(alpha_s, -exponent)
+        total = float(alpha.sum()) if np.all(np.isfinite(alpha)) else math.inf
+        if not (math.isfinite(total) and np.all(alpha > 0.0)):
+            raise ValueError("jacobian's rows are too far from 1 in norm for Nash-MTL's weights "
+                             "alpha (~ 1/|g_i|) to be representable in float64")
         self._alpha = alpha.copy()
-        total = float(alpha.sum())
-        norm = math.sqrt(max(float(alpha @ gram @ alpha), 0.0))
+        norm = math.sqrt(max(float(alpha_s @ gram @ alpha_s), 0.0))   # |J^T alpha|, scale-free
         clip = 1.0
         if self.max_norm > 0.0 and norm > self.max_norm:
             clip = self.max_norm / norm
@@ -933,26 +1064,90 @@ class NashMTL(Solver):
                 f"{self.update_weights_every}, tol={self.tol}, max_iter={self.max_iter})")
 
 
+def _upgrad_scaled_weights(corr, root, exps, zero, preference):
+    """UPGrad's natural weights as (w / 2^shift, shift), from the correlation matrix K of the
+    rows (K_ij = g_i.g_j / (|g_i| |g_j|), 0 on zero rows) and |g_i| = root_i 2^exps_i.
+
+    With G = D K D (D = diag |g_i|) and u = D v, v_i = argmin_{v >= e_i} v^T G v becomes
+    v_i = |g_i| D^-1 u_i, u_i = argmin_{u >= e_i} u^T K u: the QP sees unit rows only, so every
+    row's constraint g_j^T d >= 0 is enforced relative to that row's own size (on G itself the
+    multiplier tolerance is relative to max|g|^2, which left rows 1e-30 times smaller
+    unconstrained: directions conflicting with them at cosine -0.7). Then
+    w_j = sum_i p_i (|g_i| / |g_j|) u_i[j]; the ratios can exceed the float64 range, so w is
+    returned scaled by 2^-shift (shift = 0 unless it would overflow). A zero row j constrains
+    nothing and keeps v_j = e_j (w_j = p_j)."""
+    k = corr.shape[0]
+    nonzero = ~zero
+    iterations = [0] * k
+    w = np.where(zero, np.asarray(preference, dtype=np.float64), 0.0)
+    if not nonzero.any():
+        return w, 0, iterations
+    coef = np.zeros((k, k))                          # row i: p_i u_i
+    for i in np.flatnonzero(nonzero):
+        if preference[i] == 0.0:
+            continue
+        z, info = qp_active_set(corr, corr[:, i], simplex=False)
+        iterations[i] = info["iterations"]
+        z[i] += 1.0
+        coef[i] = preference[i] * z
+    # w_j = sum_i coef_ij |g_i| / |g_j|, each ratio (root_i / root_j) 2^(exps_i - exps_j): the
+    # ratios may pass 2^1024, so every term is scaled by 2^-shift, shift = 0 unless needed
+    idx = np.flatnonzero(nonzero)
+    ratio = root[idx][:, None] / root[idx][None, :]
+    power = exps[idx][:, None] - exps[idx][None, :]
+    sub = coef[np.ix_(idx, idx)]
+    with np.errstate(divide="ignore"):
+        log2_terms = np.where(sub > 0.0, np.log2(np.where(sub > 0.0, sub * ratio, 1.0)) + power,
+                              -np.inf)
+    # every term is 0 when each nonzero row has preference 0 (p = (0, 1) with row 1 zero): the
+    # largest log2 is then -inf, and ceil(-inf) raised OverflowError; nothing needs scaling
+    top = float(np.max(log2_terms))
+    shift = max(0, int(math.ceil(top + math.log2(k))) - 1000) if math.isfinite(top) else 0
+    with np.errstate(under="ignore"):
+        w[idx] = np.ldexp(sub * ratio, power - shift).sum(axis=0)
+        if shift:
+            w[zero] = np.ldexp(w[zero], -shift)
+    return w, shift, iterations
+
+
+def _correlation(gram, jac=None):
+    """(K, root, exps, zero-row mask): the correlation matrix of the rows and their norms
+    root_i 2^exps_i (up to a common factor), from the Gramian; or, when a nonzero row's squared
+    norm is below 2^-900 there (lost to underflow next to the other rows), from J with every row
+    scaled by the power of two of its largest entry (exact), whose Gramian has every nonzero
+    diagonal entry in [2^-2, n]."""
+    k = gram.shape[0]
+    diag = np.diag(gram).copy()
+    exps = np.zeros(k, dtype=np.int64)
+    suspect = np.flatnonzero(diag < 2.0 ** -900)
+    if jac is not None and any(np.any(jac[i] != 0.0) for i in suspect):
+        top = np.maximum(jac.max(axis=1), -jac.min(axis=1)).astype(np.float64)
+        exps[top > 0.0] = np.frexp(top[top > 0.0])[1]
+        gram = _core.gramian(np.ascontiguousarray(np.ldexp(jac.astype(np.float64),
+                                                           -exps[:, None])))
+        gram = _clip_psd(0.5 * (gram + gram.T))
+        diag = np.diag(gram).copy()
+    zero = diag <= 0.0
+    root = np.sqrt(np.where(zero, 1.0, diag))
+    inv = np.where(zero, 0.0, 1.0 / root)
+    corr = gram * np.outer(inv, inv)
+    np.fill_diagonal(corr, np.where(zero, 0.0, 1.0))
+    return corr, root, exps, zero
+
+
 def upgrad_weights(gram, preference):
     """UPGrad's natural weights w = sum_i p_i v_i, v_i = argmin_{v >= e_i} v^T G v (the weights of
     the projection of g_i onto the dual cone {x : J x >= 0}), each by the nonnegative active-set
-    QP in z = v - e_i: min 1/2 z^T G z + (G e_i)^T z, z >= 0."""
-    k = gram.shape[0]
-    norm = float(np.max(np.diag(gram)))
-    w = np.zeros(k)
-    if norm <= 0.0:
-        return np.array(preference, dtype=np.float64), [0] * k
-    G = gram / norm
-    iterations = []
-    for i in range(k):
-        if preference[i] == 0.0:
-            iterations.append(0)
-            continue
-        z, info = qp_active_set(G, G[:, i], simplex=False)
-        iterations.append(info["iterations"])
-        z[i] += 1.0
-        w += preference[i] * z
-    return w, iterations
+    QP in z = v - e_i: min 1/2 z^T G z + (G e_i)^T z, z >= 0, solved on the correlation matrix
+    (see :func:`_upgrad_scaled_weights`). Returns (w, iterations)."""
+    corr, root, exps, zero = _correlation(np.asarray(gram, dtype=np.float64))
+    w, shift, iterations = _upgrad_scaled_weights(corr, root, exps, zero, preference)
+    return _ldexp_array(w, shift), iterations
+
+
+def _ldexp_array(values, exponent):
+    with np.errstate(over="ignore"):
+        return np.ldexp(values, exponent)
 
 
 class UPGrad(Solver):
@@ -961,7 +1156,10 @@ class UPGrad(Solver):
     directions with J x >= 0), and the projections are averaged with ``preference`` (default
     uniform 1/C). The natural direction is J^T w, w = sum_i p_i v_i (see
     :func:`upgrad_weights`); lam = w / sum(w), scale = sum(w). Every g_j^T d >= 0
-    (non-conflicting).
+    (non-conflicting), up to the rounding of d (float32: a few eps32 of |g_j| |d|). When the rows
+    positively span their span, the exact direction is 0 and d is the rounding residue of the
+    cancelling combination (|d| below about 10 sqrt(eps64) max|g_i|), where no sign is
+    meaningful.
 
     torchjd's ``UPGrad`` returns the same J^T w (its weights via ``UPGradWeighting``), but solves
     each projection with quadprog on the trace-normalised Gramian plus 1e-4 I (``reg_eps``), so it
@@ -984,9 +1182,14 @@ class UPGrad(Solver):
             pref = self.preference
         else:
             pref = np.full(k, 1.0 / k)
-        w, iterations = upgrad_weights(_gramian(jac), pref)
-        total = float(w.sum())
-        return w / total, total, {"iterations": iterations, "weights": w}
+        corr, root, exps, zero = _correlation(_gramian(jac), jac)
+        w, shift, iterations = _upgrad_scaled_weights(corr, root, exps, zero, pref)
+        total = _ldexp(float(w.sum()), shift)
+        if not math.isfinite(total):
+            raise ValueError("jacobian's row norms differ by more than the float64 range allows "
+                             "for UPGrad's natural weights (~ |g_i| / |g_j|)")
+        return w / float(w.sum()), total, {"iterations": iterations,
+                                           "weights": _ldexp_array(w, shift)}
 
     def __repr__(self):
         pref = None if self.preference is None else self.preference.tolist()
@@ -1079,7 +1282,9 @@ class EPO(Solver):
         self._check_rows(jac, self.preference)
         if jac.shape[0] == 1:
             return np.ones(1), 1.0, {"mode": "descent", "mu": 0.0}
-        alpha, info = epo_lp(_gramian(jac), losses, self.preference, self.eps, self.relax)
+        gram, exponent = _gramian(jac, with_exponent=True)
+        alpha, info = epo_lp(gram, losses, self.preference, self.eps, self.relax)
+        info["gamma"] = _ldexp(info["gamma"], 2 * exponent)   # in the true Gramian's units
         return alpha, 1.0, info
 
     def __repr__(self):

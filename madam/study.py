@@ -27,6 +27,7 @@ import numpy as np
 
 from . import pareto
 from . import solvers as _solvers
+from .multi import as_multi_objective
 
 __all__ = ["Shifted", "epo_ray", "farthest_points", "mean_pairwise", "FrontInfo", "is_apparent_conflict",
            "apparent_conflict", "provenance", "ToyStarts", "study_problem", "conflict_optimizer",
@@ -178,9 +179,9 @@ def apparent_conflict(problem, make_optimizer, seed, steps, solver=None):
     """Run ``steps`` steps on ``problem`` from its seed-``seed`` start and count apparent
     conflicts. Returns (conflicting steps, eligible steps).
 
-    ``make_optimizer(x)`` returns the optimiser updating x in place: one whose ``step`` takes a
-    direction (Adam, SGD: it gets the solver's d) or one with ``takes_jacobian`` (MAdam: it gets
-    the Jacobian and the solver's preference). ``solver`` defaults to MGDA, whose d decreases
+    ``make_optimizer(x)`` returns the optimiser updating x in place: a first-order one (Adam,
+    SGD: stepped through :class:`madam.multi.Scalarized`, it gets the solver's d) or a
+    multi-objective one (MAdam: it gets the Jacobian and the solver's preference). ``solver`` defaults to MGDA, whose d decreases
     every objective away from Pareto-stationary points. Batches (stochastic problems) are drawn
     from a generator seeded ``seed + 1``; the problem's box projection follows each step.
     """
@@ -189,7 +190,7 @@ def apparent_conflict(problem, make_optimizer, seed, steps, solver=None):
     x = np.array(problem.initial_points(1, rng)[0], dtype=np.float64)
     opt = make_optimizer(x)
     solver = _solvers.MGDA() if solver is None else solver
-    takes_jac = getattr(opt, "takes_jacobian", False)
+    multi = as_multi_objective(opt, solver)
     eligible = conflicts = 0
     batch = problem.new_batch(batch_rng)
     with np.errstate(all="ignore"):
@@ -197,12 +198,9 @@ def apparent_conflict(problem, make_optimizer, seed, steps, solver=None):
             f, jac = problem.losses_and_jacobian(x, batch)
             if not np.all(np.isfinite(jac)):
                 break
-            lam, d = solver.solve(jac, f)
+            lam, d = solver.solve(jac, f)  # d for the conflict test; lam for the step
             before = x.copy()
-            if takes_jac:
-                opt.step(jac, preference=lam)
-            else:
-                opt.step(d)
+            multi.step(jac, f, preference=lam)  # Scalarized: lam @ J, the same d bit for bit
             e, c = is_apparent_conflict(jac, d, before - x, before)
             eligible += e
             conflicts += c

@@ -7,7 +7,10 @@ lr < 2e-3 at L ~ 1.3e3, so SGD gets lr = 2e-4; the Adam family's steps are ~lr p
 lr = 1e-2 (0.01 per step, up to ~2 in 200 steps); Lion's steps are exactly lr per element.
 """
 
-OPTIMISERS = ("SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion")
+import madam.optim
+
+# every first-order optimiser madam registers (a new one joins every table-driven test)
+OPTIMISERS = tuple(cls.__name__ for cls in madam.optim.first_order().values())
 
 # (id, name, kwargs): "defaults" cases set only lr, the others switch on the non-default paths.
 CASES = (

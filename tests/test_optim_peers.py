@@ -25,8 +25,9 @@ if os.environ.get("CI"):  # in CI the test extra is installed: a missing oracle 
     import pytorch_optimizer  # noqa: F401
     import torch  # noqa: F401
 else:
-    pytest.importorskip("torch")
-    pytest.importorskip("pytorch_optimizer")
+    PEERS = "a test-peers oracle: pip install -e '.[test-peers]'"
+    pytest.importorskip("torch", reason=f"torch is {PEERS}")
+    pytest.importorskip("pytorch_optimizer", reason=f"pytorch_optimizer is {PEERS}")
 
 import peers  # noqa: E402
 

@@ -148,3 +148,83 @@ def test_core_built_from_other_sources_is_refused():
     with pytest.raises(ImportError, match="other C sources"):
         _loader._check_matches_checkout(FakeCore, "test")
     _loader._check_matches_checkout(madam._core._cmadam, "the loaded core")  # the real one matches
+
+
+def _indented_commands(text):
+    return [line.strip() for line in text.splitlines() if line.startswith("    pip install")]
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    """.ci/run's install+demo and test lines are the README's two commands, and the docs' copy of
+    the test command is the same line."""
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.startswith("pip install")]
+    readme = _indented_commands((ROOT / "README.md").read_text())
+    assert ci == readme[:2], (ci, readme)
+    getting_started = _indented_commands((ROOT / "docs" / "getting-started.md").read_text())
+    assert ci[1] in getting_started
+
+
+def test_runtime_dependencies_hold_no_test_oracle():
+    """torch, torchjd, pytorch-optimizer, moocore, SciPy and scikit-learn are test oracles only,
+    and the torch-based ones sit in test-peers, not in the torch-free test extra."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    oracles = ("torch", "torchjd", "pytorch-optimizer", "moocore", "scipy", "scikit-learn")
+
+    def names(requirements):
+        return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    assert not names(project["dependencies"]) & set(oracles)
+    extras = project["optional-dependencies"]
+    assert not names(extras["test"]) & {"torch", "torchjd", "pytorch-optimizer"}
+    assert {"madam", "torch", "torchjd", "pytorch-optimizer"} <= names(extras["test-peers"])
+
+
+def _module_level_imports(path, name, known):
+    """The madam modules that module ``name`` imports at module level (not inside functions)."""
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            module = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            if node.module:  # "from . import x" imports x, not the (already importing) package
+                found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+    return {m for m in found if m in known and m != name}
+
+
+def test_no_import_cycles_among_madam_modules():
+    """The module-level import graph of madam is acyclic (a package imports its submodules; no
+    submodule imports back up at module level)."""
+    root = ROOT / "madam"
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {name: _module_level_imports(path, name, modules) for name, path in modules.items()}
+    assert "madam.multi" in graph["madam"] and "madam.madam_opt" in graph["madam.multi"]
+    # a package may import its own submodules; what may not happen is a path back to itself
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = stack[stack.index(nxt):] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

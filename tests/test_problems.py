@@ -11,6 +11,8 @@ import pytest
 
 from madam import problems as P
 
+TORCH_ORACLE = "torch autograd is a test-peers oracle: pip install -e '.[test-peers]'"
+
 SMALL = {  # registry name -> keyword arguments that keep it small
     "cagrad_toy": {},
     "nashmtl_toy": {},
@@ -242,7 +244,7 @@ def torch_derivatives(problem, x, v, batch=None):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_against_torch_autograd(name):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason=TORCH_ORACLE)
     problem = make(name)
     rng = np.random.default_rng(4)
     for x in points(problem, 2):
@@ -259,7 +261,7 @@ def test_against_torch_autograd(name):
 def test_toy_kink_conventions_follow_torch(name, x):
     """On x2 = 0 and where |u| <= LOWER, jacobian/hvp give what autograd gives for the reference
     implementation (documented in CAGradToy)."""
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason=TORCH_ORACLE)
     problem = make(name)
     x = np.array(x)
     rng = np.random.default_rng(5)
@@ -491,7 +493,7 @@ def test_teacher_student_defaults_follow_the_paper():
 
 
 def test_teacher_student_aligned_minimiser_and_hvp_against_torch_on_a_new_batch():
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason=TORCH_ORACLE)
     problem = make("teacher_student", sigma=0.0)
     teacher = problem.teacher.copy()
     batch = problem.new_batch(np.random.default_rng(3))

@@ -11,9 +11,10 @@
  *   - nothing prints.
  *
  * Argument rules common to every kernel: a NULL exec means cm_exec_config_default(); required
- * array pointers must be non-NULL even when n == 0 (the utilities cm_all_finite and cm_triad
- * accept NULL arrays when n == 0); n == 0 is a no-op. Learning rates, eps, momentum and weight
- * decay must be finite and >= 0; every beta must lie in [0, 1); SGD's dampening in [0, 1].
+ * array pointers must be non-NULL even when n == 0 (the utilities cm_all_finite and cm_triad,
+ * and cm_mada_hypergrad_stored accept NULL arrays when n == 0); n == 0 is a no-op. Learning
+ * rates, eps, momentum and weight decay must be finite, >= 0 and <= 1e300; every beta must lie
+ * in [0, 1); SGD's dampening in [0, 1].
  * A violated rule returns its status code and leaves every array untouched.
  *
  * Every kernel exists for float (_f32) and double (_f64). Scalar coefficients (bias corrections,

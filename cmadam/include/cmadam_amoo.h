@@ -109,7 +109,7 @@ enum cm_pu_matvec { CM_PU_FUSED = 0, CM_PU_BLAS = 1 };
 
 typedef struct cm_pu_config {
     double tau;     /* entropy regularisation, finite, >= 0 */
-    double eta;     /* step > 0; <= 0 (default) means 1 / (tau + 2 max|A|) */
+    double eta;     /* finite step > 0; <= 0 (default) means 1 / (tau + 2 max|A|) */
     int64_t iters;  /* iterations, >= 0 */
     double w_min;   /* floor on w, 0 <= w_min and m * w_min <= 1 */
     double tol;     /* stop when the gap is <= tol before an iteration; >= 0 (0: never) */

@@ -1,0 +1,86 @@
+r"""Multi-objective test problems with analytic Jacobians and exact Hessian-vector products.
+
+Every problem maps a flat parameter vector ``x`` of shape ``(n,)`` to ``C`` losses and implements
+the :class:`Problem` interface::
+
+    p = madam.problems.get("zdt1", n=30, dtype=np.float32)
+    x = p.initial_points(1, np.random.default_rng(0))[0]
+    f = p.losses(x)                      # (C,)
+    J = p.jacobian(x)                    # (C, n), analytic
+    Hv = p.hvp(x, v, i)                  # exact Hessian of f_i at x times v, (n,)
+    p.project(x)                         # clip into the box (in place) for box-constrained problems
+    batch = p.new_batch(rng)             # stochastic problems: a minibatch for losses(x, batch)
+    p.pareto_front(100), p.pareto_set(100)   # where known, else None
+
+Problems (see :func:`names`; :func:`get` builds one by name):
+
+==================== ======== ============ ==================================================
+name                 C        n            what
+==================== ======== ============ ==================================================
+cagrad_toy           2        2            CAGrad's toy (Liu et al. 2021), CAGrad starts
+nashmtl_toy          2        2            the same with f1 scaled by 0.1, Nash-MTL/FAMO starts
+zdt1, zdt2           2        30           box [0, 1]^n
+vlmop2               2        2            box [-2, 2]^n, concave front
+fonseca_fleming      2        3            box [-4, 4]^n, concave front
+amoo_specification   2        2            AMOO "specification" example (aligned)
+amoo_selection       10       10           AMOO "selection" example (aligned)
+teacher_student      10       5386         AMOO teacher-student MLP, 10 quadratic losses
+mtl_regression       3        11           shared low-rank linear model, conflicting tasks
+linnerud_mtl         3        115          the Linnerud data (bundled), shared-bottom MLP
+wine_mtl             3        275          the UCI wine data (bundled), 3 one-vs-rest tasks
+==================== ======== ============ ==================================================
+
+Conventions common to all problems:
+
+- ``dtype`` is float32 or float64 (default); every returned array has the problem's dtype and the
+  arithmetic runs in it. Random data (teachers, data sets, minibatches) are drawn in float64 and
+  rounded, so the float32 and float64 variants of a problem see the same data.
+- Inputs are validated: ``x`` and ``v`` must hold real numbers, have shape ``(n,)`` and be finite
+  (they are cast to the problem's dtype); points of a box-constrained problem must lie in the box
+  (call :meth:`Problem.project` after an optimiser step). Errors are TypeError/ValueError naming
+  the argument.
+- ``hvp`` is the exact Hessian-vector product, computed by hand (no finite differences). Where an
+  objective is not twice differentiable everywhere (``smooth`` is False) the class docstring says
+  which almost-everywhere Hessian ``hvp`` returns at the kinks.
+"""
+from .analytic import (VLMOP2, ZDT1, ZDT2, AMOOSelection, AMOOSpecification, CAGradToy,
+                       DiagonalQuadratics)
+from .base import Batch, Problem
+from .learning import MultiTaskRegression, RealDataMTL, TeacherStudent
+
+__all__ = ["Problem", "Batch", "CAGradToy", "ZDT1", "ZDT2", "VLMOP2", "DiagonalQuadratics",
+           "AMOOSpecification", "AMOOSelection", "TeacherStudent", "MultiTaskRegression",
+           "RealDataMTL", "get", "names"]
+
+_REGISTRY = {
+    "cagrad_toy": (CAGradToy, {}),
+    "nashmtl_toy": (CAGradToy, {"f1_scale": 0.1, "starts": "nashmtl"}),
+    "zdt1": (ZDT1, {}),
+    "zdt2": (ZDT2, {}),
+    "vlmop2": (VLMOP2, {}),
+    "fonseca_fleming": (VLMOP2, {"n": 3, "bound": 4.0}),
+    "amoo_specification": (AMOOSpecification, {}),
+    "amoo_selection": (AMOOSelection, {}),
+    "teacher_student": (TeacherStudent, {}),
+    "mtl_regression": (MultiTaskRegression, {}),
+    "linnerud_mtl": (RealDataMTL, {"dataset": "linnerud"}),
+    "wine_mtl": (RealDataMTL, {"dataset": "wine"}),
+}
+
+
+def names():
+    """The registered problem names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name, **kwargs):
+    """Build the problem registered as ``name``; keyword arguments override its defaults
+    (e.g. ``get("teacher_student", hidden=16, batch_size=64, dtype=np.float32)``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown problem name {name!r}; known: {', '.join(names())}")
+    cls, defaults = _REGISTRY[name]
+    problem = cls(**{**defaults, **kwargs})
+    problem.name = name
+    return problem
