@@ -12,10 +12,7 @@ from .madam_opt import MAdam
 from .multi import MultiObjectiveOptimizer, Scalarized
 from . import multi
 from .amoo import hutchinson_diag, hvp_from_grad, pu_solve
-from . import amoo as _amoo
-
-# The AMOO weightings live in madam.amoo (they need HVPs); they are solvers like the others.
-solvers.CAMOO, solvers.PAMOO = _amoo.CAMOO, _amoo.PAMOO
+from . import amoo
 from .runs import LRTuning, RunResult, load_results, preference_grid, run, tune_lr
 from . import study
 

@@ -29,7 +29,7 @@ Extra compute (:func:`count_hvp_calls`, :func:`extra_compute`): EW and PAMOO tak
 Hessian-vector products; CAMOO takes N (``probes``) calls of ``problem.hvps`` per step, each the
 HVPs of all C objectives with one probe (C N objective-HVPs per step).
 
-The ICML 2025 code's setups (:func:`icml_setups`): :class:`madam.amoo.PowerLossMLP` with the
+The ICML 2025 code's setups (:func:`icml_setups`): :class:`madam.problems.PowerLossMLP` with the
 code's learning rates, compared on log10 of the final training MSE by the same paired test.
 
 Everything here is deterministic: the same arguments give the same numbers, bit for bit, for any

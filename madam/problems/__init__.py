@@ -28,6 +28,7 @@ teacher_student      10       5386         AMOO teacher-student MLP, 10 quadrati
 mtl_regression       3        11           shared low-rank linear model, conflicting tasks
 linnerud_mtl         3        115          the Linnerud data (bundled), shared-bottom MLP
 wine_mtl             3        275          the UCI wine data (bundled), 3 one-vs-rest tasks
+power_loss_mlp       3        14343        the AMOO ICML code's power losses on a teacher MLP
 ==================== ======== ============ ==================================================
 
 Conventions common to all problems:
@@ -46,11 +47,11 @@ Conventions common to all problems:
 from .analytic import (VLMOP2, ZDT1, ZDT2, AMOOSelection, AMOOSpecification, CAGradToy,
                        DiagonalQuadratics)
 from .base import Batch, Problem
-from .learning import MultiTaskRegression, RealDataMTL, TeacherStudent
+from .learning import MultiTaskRegression, PowerLossMLP, RealDataMTL, TeacherStudent
 
 __all__ = ["Problem", "Batch", "CAGradToy", "ZDT1", "ZDT2", "VLMOP2", "DiagonalQuadratics",
            "AMOOSpecification", "AMOOSelection", "TeacherStudent", "MultiTaskRegression",
-           "RealDataMTL", "get", "names"]
+           "RealDataMTL", "PowerLossMLP", "get", "names"]
 
 _REGISTRY = {
     "cagrad_toy": (CAGradToy, {}),
@@ -65,6 +66,7 @@ _REGISTRY = {
     "mtl_regression": (MultiTaskRegression, {}),
     "linnerud_mtl": (RealDataMTL, {"dataset": "linnerud"}),
     "wine_mtl": (RealDataMTL, {"dataset": "wine"}),
+    "power_loss_mlp": (PowerLossMLP, {}),
 }
 
 

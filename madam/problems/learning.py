@@ -4,6 +4,9 @@ import math
 
 import numpy as np
 
+from .._validate import flag as _flag
+from .._validate import integer as _int
+from .._validate import positive as _positive
 from .base import (Batch, Problem, _int_arg, _real_arg, _real_array, _rng_arg,
                    _torch_linear_init)
 
@@ -497,3 +500,130 @@ class RealDataMTL(_Dataset):
                                          _torch_linear_init(rng, di, h),
                                          _torch_linear_init(rng, h, t * h),
                                          _torch_linear_init(rng, h, t)]) for _ in range(k)])
+_ICML_SETUPS = ("switching", "selection", "approximate_optimum")
+
+
+class PowerLossMLP(TeacherStudent):
+    r"""The ICML code's setups: a 2-layer ReLU MLP (d_in -> hidden -> d_out, default 20 -> 512 ->
+    7) fitting a random teacher, with C power losses on the residual r_b = o_b - y_b::
+
+        f_i(x) = (1/B) sum_b ((r_b + e_i)^T H_i (r_b + e_i))^(p_i)
+
+    ``setup``:
+      * ``"switching"``: H_i = I, p = (1, 1.5, 2), e = 0 (the curvature ranking of the losses
+        flips as the residual shrinks);
+      * ``"selection"``: p = 1, H_1 = I, H_2 = diag(1, 0.01, ...), H_3 = diag(1, 1e-4, ...);
+      * ``"approximate_optimum"``: as switching with offsets e_i = (0, 1e-3, -1e-3) (1-vectors).
+    Inputs u ~ U(-1, 1)^d_in, targets = teacher(u) * ``target_scale`` (the ICML code: 20 / d_out),
+    no noise. ``full_batch=True`` (the ICML default): one fixed batch of ``batch_size`` (100)
+    samples, ``new_batch`` returns None (deterministic problem); else fresh batches of
+    ``batch_size`` each step. Gradients by hand (backprop through TeacherStudent's network);
+    :meth:`output_hvps` gives the exact output-space Hessian-vector products
+    (1/B) [p (p-1) s^(p-2) (2 H r')(2 H r')^T + 2 p s^(p-1) H] z_b per sample (r' = r + e,
+    s = r'^T H r'). Parameter-space HVPs are not implemented (NotImplementedError).
+    """
+
+    name = "power_loss_mlp"
+
+    def __init__(self, setup="switching", d_in=20, hidden=512, d_out=7, batch_size=100,
+                 full_batch=True, target_scale=None, seed=0, dtype=np.float64):
+        if setup not in _ICML_SETUPS:
+            raise ValueError(f"setup must be one of {_ICML_SETUPS}, got {setup!r}")
+        d_out_i = _int("d_out", d_out, 1)
+        self.setup = setup
+        self.full_batch = _flag("full_batch", full_batch)
+        self.target_scale = (20.0 / d_out_i if target_scale is None
+                             else _positive("target_scale", target_scale))
+        if setup == "selection":
+            hd = np.ones((3, d_out_i))
+            hd[1, 1:] = 0.01
+            hd[2, 1:] = 1e-4
+            powers, offsets = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
+        else:
+            hd = np.ones((3, d_out_i))
+            powers = (1.0, 1.5, 2.0)
+            offsets = (0.0, 1e-3, -1e-3) if setup == "approximate_optimum" else (0.0, 0.0, 0.0)
+        self.powers = np.array(powers)
+        self.offsets = np.array(offsets)
+        super().__init__(n_obj=3, alpha=0.0, d_in=d_in, hidden=hidden, d_out=d_out_i,
+                         batch_size=batch_size, sigma=0.0, seed=seed, dtype=dtype,
+                         output_hessian_diags=hd)
+        rng = np.random.default_rng(self.seed + 1)
+        self._validation_inputs = self._out(rng.uniform(-1.0, 1.0, (8192, self.d_in)))
+        self._hvp_cache = None
+
+    def _teacher_outputs(self, inputs):
+        out = self._forward(self._teacher64, inputs.astype(np.float64))[2] * self.target_scale
+        return self._out(out)
+
+    def _draw_batch(self, rng):
+        inputs64 = rng.uniform(-1.0, 1.0, (self.batch_size, self.d_in))
+        targets = self._out(self._forward(self._teacher64, inputs64)[2] * self.target_scale)
+        inputs = self._out(inputs64)
+        inputs.flags.writeable = False
+        targets.flags.writeable = False
+        return Batch(inputs, targets)
+
+    def new_batch(self, rng):
+        """None for full-batch training (the fixed ``self.batch``), else a fresh Batch."""
+        rng = _rng_arg(rng)
+        return None if self.full_batch else self._draw_batch(rng)
+
+    def _terms(self, r):
+        """s (C, B) = r'^T H r' and r' (C, B, d_out) for every loss."""
+        hd = self.output_hessian_diags
+        rp = r[None, :, :] + self._out(self.offsets)[:, None, None]
+        s = np.einsum("cbk,ck->cb", rp * rp, hd)
+        return s, rp
+
+    def _losses(self, x, batch):
+        r = self._residual(x, batch)[2]
+        s, _ = self._terms(r)
+        return np.mean(s ** self._out(self.powers)[:, None], axis=1)
+
+    def _losses_and_jacobian(self, x, batch):
+        mask, act, r = self._residual(x, batch)
+        s, rp = self._terms(r)
+        p = self._out(self.powers)[:, None]
+        f = np.mean(s ** p, axis=1)
+        coef = (p / r.shape[0]) * s ** (p - 1)                     # (C, B)
+        g = coef[:, :, None] * 2 * rp * self.output_hessian_diags[:, None, :]
+        return f, self._backward(x, g, act, mask, batch.inputs)
+
+    def _jacobian(self, x, batch):
+        return self._losses_and_jacobian(x, batch)[1]
+
+    def _hvp(self, x, v, i, batch):
+        raise NotImplementedError("PowerLossMLP has output-space HVPs only (output_hvps)")
+
+    def _hvps(self, x, v, batch):
+        raise NotImplementedError("PowerLossMLP has output-space HVPs only (output_hvps)")
+
+    def output_hvps(self, x, v, batch=None):
+        """Output-space Hessian-vector products of every loss: v (B * d_out,) -> (C, B * d_out)."""
+        x = self._point(x)
+        batch = self._check_batch(batch)
+        b = len(batch)
+        v = np.asarray(v, dtype=self.dtype)
+        if v.shape != (b * self.d_out,):
+            raise ValueError(f"v must have shape ({b * self.d_out},), got {v.shape}")
+        z = v.reshape(1, b, self.d_out)
+        # the residual terms depend on (x, batch) only: Hutchinson asks for many probes at the
+        # same point, so the last point's terms are kept (the key compared by value)
+        key = (x, batch.inputs, batch.targets)
+        cached = self._hvp_cache
+        if cached is not None and all(a.shape == b.shape and np.array_equal(a, b)
+                                      for a, b in zip(cached[0], key)):
+            s, rp = cached[1]
+        else:
+            s, rp = self._terms(self._residual(x, batch)[2])
+            self._hvp_cache = (tuple(np.array(a) for a in key), (s, rp))
+        hd = self.output_hessian_diags[:, None, :]
+        p = self._out(self.powers)[:, None]
+        grad_dir = 2 * hd * rp                                     # 2 H r'   (C, B, d_out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            second = np.where(p != 1, p * (p - 1) * s ** (p - 2), 0.0)     # (C, B)
+        first = 2 * p * s ** (p - 1)                                # (C, B)
+        proj = np.einsum("cbk,xbk->cb", grad_dir, z)                # (2 H r') . z_b
+        out = (second * proj)[:, :, None] * grad_dir + first[:, :, None] * hd * z
+        return self._out(out / b).reshape(self.n_obj, -1)

@@ -1,0 +1,60 @@
+"""Multi-objective gradient solvers: from the Jacobian to a preference and a direction.
+
+A solver maps the Jacobian ``J`` (C, n) of C objectives, their losses (C,) and its own state to
+weights ``lam`` (C,) and the direction ``d = lam @ J`` (n,)::
+
+    solver = madam.solvers.MGDA()
+    lam, d = solver.solve(jacobian, losses)
+
+Conventions shared by every solver
+----------------------------------
+* ``lam`` is float64 and sums to 1; it lies on the simplex for every method except IMTL-G (affine
+  weights, possibly negative) and the degenerate IMTL-G case (lam = 0). For methods that combine
+  projected gradients (PCGrad, UPGrad, CAGrad) and for Nash-MTL, ``lam`` holds the *effective*
+  weights w of the method's natural direction ``J^T w``, normalised to sum 1.
+* ``d = lam @ J`` in the Jacobian's dtype (float32 in, float32 out): one BLAS gemv for float64;
+  for float32 accumulated in float64 and rounded once, so that d's error is relative to |d| and
+  not to the gradients it combines (which matters when they nearly cancel: non-conflict).
+* ``solver.scale`` (a float, set by every ``solve``) restores the method's natural direction:
+  ``natural = solver.scale * d``, i.e. w = scale * lam. It is 1 for methods whose weights
+  already sum to 1 (linear scalarisation, RLW, MGDA, IMTL-G, EPO); C for DWA (its weights sum
+  to C); sum(w) for PCGrad, UPGrad, CAGrad (times CAGrad's rescale factor) and Nash-MTL (after
+  its norm clipping); pref_k for Tchebycheff (k the maximising objective). ``scale = 0`` flags
+  a degenerate input where the method's natural direction is zero (documented per solver;
+  ``lam`` then is the combination that vanishes, or 0 for IMTL-G).
+* ``solver.info`` (a dict) holds diagnostics of the last solve (iterations, residuals, modes).
+* Every Gramian is ``J @ J.T`` from BLAS syrk (``madam._core.gramian``) in float64: a float32
+  Jacobian is widened in blocks of columns (a float32 Gramian overflows for rows of norm ~2e19
+  and its rounding makes nearly-cancelling directions conflict), a float64 Jacobian with max|J|
+  beyond 2^+-128 is first scaled by a power of two (exact; the Gramian would overflow or
+  underflow). Eigenvalues that rounding left below 0 are clipped to 0 (on the correlation
+  matrix, so that small rows keep their accuracy). All inner optimisation
+  runs in float64 on that Gramian with the small dense solvers of ``madam._inner`` (no SciPy at
+  run time); the scale-invariant methods give the same weights for J and s J at any finite s.
+* Hyperparameters are validated attributes: they may be changed between calls (e.g. a new
+  ``preference`` each step), and a bad value raises TypeError/ValueError naming it.
+
+Input rules
+-----------
+* ``jacobian``: a NumPy float32/float64 array of shape (C, n), C >= 1, n >= 1, all finite
+  (TypeError / ValueError naming ``jacobian``).
+* ``losses``: C real numbers. Solvers that use their values (Tchebycheff, DWA, EPO) require them
+  finite, and DWA and EPO require them > 0 (ratios and logarithms of losses): otherwise
+  ValueError naming ``losses``. The other solvers do not read the values (a NaN loss is ignored;
+  ``losses`` may be None); the length is still checked when given.
+* ``preference``: C non-negative finite numbers summing to 1 within 1e-9 (EPO: all > 0).
+
+Degenerate inputs (identical gradients, zero gradients, C = 1) give defined outputs, documented
+in each class and tested in ``tests/test_solvers.py``.
+"""
+from .base import (SOLVERS, Solver, _direction, _gramian, _GRAM_BLOCK, _ldexp, check_jacobian,
+                   check_losses, check_preference, required_arguments, simplex_tolerance)
+# imported in registry order (SOLVERS fills as each class is defined)
+from .weighting import DWA, RLW, LinearScalarization, Tchebycheff
+from .gradient import (CAGrad, IMTLG, MGDA, NashMTL, PCGrad, UPGrad, cagrad_weights, nash_weights,
+                       pcgrad_weights, upgrad_weights)
+from .epo import EPO, epo_lp
+from .amoo import CAMOO, PAMOO
+
+__all__ = ["Solver", "LinearScalarization", "Tchebycheff", "RLW", "DWA", "MGDA", "PCGrad",
+           "CAGrad", "IMTLG", "NashMTL", "UPGrad", "EPO", "CAMOO", "PAMOO", "SOLVERS"]

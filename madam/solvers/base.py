@@ -1,0 +1,409 @@
+"""The Solver contract (solve, reset, state_dict), argument checks, and the numerics every
+solver shares: the scaled float64 Gramian, its PSD clip, the direction d = lam @ J."""
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .._validate import FLOAT_TYPES as _FLOAT_TYPES
+from .._validate import integer as _int
+from .._validate import nonnegative as _nonnegative
+from .._validate import real_vector as _vector
+
+_STATE_FORMAT = 1
+
+#: Every solver class madam ships, by its ``name``, filled as each is defined
+#: (:meth:`Solver.__init_subclass__`); exported as ``madam.solvers.SOLVERS``.
+SOLVERS = {}
+
+
+# ----------------------------------------------------------------------------- validation
+def _seed(name, value):
+    if value is None:
+        return None
+    return _int(name, value, 0)
+
+
+def _choice(name, value, options):
+    if isinstance(value, (bool, np.bool_)) or value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def _at_least(minimum):
+    return lambda name, value: _int(name, value, minimum)
+
+
+def _one_of(*options):
+    return lambda name, value: _choice(name, value, options)
+
+
+def _max_norm(name, value):
+    return 0.0 if value is None else _nonnegative(name, value)
+
+
+def _optional_nonnegative(name, value):
+    return None if value is None else _nonnegative(name, value)
+
+
+def required_arguments(cls, skip=()):
+    """The constructor parameters of a solver class that have no default (those named in
+    ``skip`` left out): what a registry name or a bare class cannot supply."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is p.empty and p.name not in skip
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def simplex_tolerance(value, size):
+    """How far from 1 the sum of a preference ``value`` of ``size`` entries may be: 1e-9 for
+    float64 (and lists, ints), ``max(1e-9, 4 * size * eps)`` for a lower-precision float array
+    (float32: a vector that sums to 1 in float32 is off by up to a few eps per entry)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        return 1e-9
+    eps = float(np.finfo(dtype).eps)
+    return max(1e-9, 4.0 * max(int(size), 1) * eps) if eps > np.finfo(np.float64).eps else 1e-9
+
+
+def _tol_text(tol):
+    return "1e-9" if tol == 1e-9 else f"{tol:.2g}"
+
+
+def check_preference(value, name="preference", positive=False):
+    """A preference vector: C >= 1 finite entries, >= 0 (> 0 if ``positive``), summing to 1 within
+    :func:`simplex_tolerance` (1e-9 in float64; a few eps per entry for a float32/float16 array).
+    Returns a read-only float64 copy (not renormalised)."""
+    pref = _vector(name, value)
+    if not np.all(np.isfinite(pref)):
+        raise ValueError(f"{name} must be finite, got {pref}")
+    if positive and np.any(pref <= 0.0):
+        raise ValueError(f"{name} must be > 0 entrywise, got {pref}")
+    if np.any(pref < 0.0):
+        raise ValueError(f"{name} must be >= 0 entrywise (a point of the simplex), got {pref}")
+    tol = simplex_tolerance(value, pref.size)
+    if abs(pref.sum() - 1.0) > tol:
+        raise ValueError(f"{name} must sum to 1 (within {_tol_text(tol)}), "
+                         f"got sum {pref.sum()!r}")
+    pref.setflags(write=False)
+    return pref
+
+
+def _preference(positive=False, optional=False):
+    def check(name, value):
+        if optional and value is None:
+            return None
+        return check_preference(value, name, positive)
+    return check
+
+
+def _ideal(name, value):
+    if value is None:
+        return None
+    ideal = _vector(name, value)
+    if not np.all(np.isfinite(ideal)):
+        raise ValueError(f"{name} must be finite, got {ideal}")
+    ideal.setflags(write=False)
+    return ideal
+
+
+def check_jacobian(jacobian):
+    """The (C, n) float32/float64 finite Jacobian, made C-contiguous (a copy only if needed)."""
+    if not isinstance(jacobian, np.ndarray):
+        raise TypeError(f"jacobian must be a NumPy array, got {type(jacobian).__name__}")
+    if jacobian.dtype not in _FLOAT_TYPES:
+        raise TypeError(f"jacobian must be float32 or float64, got {jacobian.dtype}")
+    if jacobian.ndim != 2 or jacobian.shape[0] == 0 or jacobian.shape[1] == 0:
+        raise ValueError(f"jacobian must have shape (C, n) with C, n >= 1, got {jacobian.shape}")
+    jac = np.ascontiguousarray(jacobian)
+    if not _core.all_finite(jac):
+        raise ValueError("jacobian holds NaN or Inf")
+    return jac
+
+
+def check_losses(losses, n_obj, read_values, positive=False):
+    """(C,) float64 losses; values checked only when the solver reads them."""
+    if losses is None:
+        if read_values:
+            raise TypeError("losses is required by this solver (C real numbers), got None")
+        return None
+    arr = _vector("losses", losses)
+    if arr.size != n_obj:
+        raise ValueError(f"losses has {arr.size} entries but jacobian has {n_obj} rows")
+    if read_values:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"losses must be finite for this solver, got {arr}")
+        if positive and np.any(arr <= 0.0):
+            raise ValueError(f"losses must be > 0 for this solver (it takes ratios/logs of "
+                             f"losses), got {arr}")
+    return arr
+
+
+_GRAM_BLOCK = 1 << 14   # columns per float64 block of a float32 Jacobian's Gramian
+_GRAM_EXPONENT = 128    # |log2 max|J|| beyond which a float64 Jacobian is rescaled first
+
+
+def _gramian(jac, with_exponent=False):
+    """The Gramian of J in float64, exactly symmetric and positive semi-definite, from BLAS syrk.
+
+    float32: J is widened to float64 in blocks of columns (exact) and the blocks' syrk results
+    summed. A float32 Gramian would overflow for rows of norm ~1.8e19 (3e19^2 > 3.4e38) and carries
+    errors of eps32 |g_i| |g_j|, which the inner QPs turn into directions that conflict with a
+    gradient by far more than the rounding of d once the gradients nearly cancel; a float64 one
+    has neither problem (float32 squares cannot overflow or underflow float64).
+    float64: when max|J| lies outside 2^-128 .. 2^128 (the float32 range), the Gramian of J 2^-e
+    is formed instead, 2^e the power of two of max|J| (scaling by a power of two is exact, so for
+    in-range input the result is bit for bit the one of J); this keeps J J^T finite (rows of norm
+    1e200 would overflow) and its larger entries normal. The solvers that need absolute units
+    (Nash-MTL's alpha, EPO's gamma, PAMOO) take e with ``with_exponent=True``: the true Gramian is
+    4^e times the returned one.
+
+    Rounding can leave eigenvalues slightly below 0, which would make the inner QPs non-convex;
+    those are clipped to 0 by :func:`_clip_psd` (a change at the rounding level of each row).
+    """
+    exponent = 0
+    if jac.dtype == np.float32:
+        cols = jac.shape[1]
+        if cols <= _GRAM_BLOCK:
+            gram = _core.gramian(jac.astype(np.float64))
+        else:
+            gram = np.zeros((jac.shape[0], jac.shape[0]))
+            for start in range(0, cols, _GRAM_BLOCK):
+                block = np.ascontiguousarray(jac[:, start:start + _GRAM_BLOCK], dtype=np.float64)
+                gram += _core.gramian(block)
+    else:
+        top = max(float(jac.max()), -float(jac.min()))   # max|J| without an |J| temporary
+        if top > 0.0 and abs(math.frexp(top)[1]) > _GRAM_EXPONENT:
+            exponent = math.frexp(top)[1]
+            # entries below 2^(e - 1074) flush to 0: they are below the Gramian's resolution anyway
+            with np.errstate(under="ignore"):
+                gram = _core.gramian(np.ldexp(jac, -exponent))
+        else:
+            gram = _core.gramian(jac)
+    gram = _clip_psd(0.5 * (gram + gram.T))
+    return (gram, exponent) if with_exponent else gram
+
+
+def _clip_psd(gram):
+    """The Gramian with the eigenvalues that rounding left below 0 clipped to 0, done on the
+    correlation matrix D^-1 G D^-1 (D = sqrt(diag G), zero rows left out and kept exactly zero):
+    clipping G itself moves every entry by up to eps * max|G|, which wiped out rows much smaller
+    than the largest (rows of norm 1 next to one of 1e30 came back with 10% errors), while on the
+    unit-diagonal matrix the change is at the rounding level of each row's own size. (LAPACK's
+    eigh also stopped converging on Gramians whose entries ran from 1e-240 to 1e209.)"""
+    if gram.shape[0] < 2:
+        return gram
+    root = np.sqrt(np.diag(gram))
+    rows = np.flatnonzero(root > 0.0)
+    if rows.size < 2:
+        return gram
+    scale = root[rows]
+    corr = gram[np.ix_(rows, rows)] / np.outer(scale, scale)
+    evals, evecs = np.linalg.eigh(corr)
+    if evals[0] >= 0.0:
+        return gram
+    corr = (evecs * np.maximum(evals, 0.0)) @ evecs.T
+    corr = 0.5 * (corr + corr.T)
+    clipped = np.zeros_like(gram)
+    clipped[np.ix_(rows, rows)] = corr * np.outer(scale, scale)
+    return clipped
+
+
+def _direction(jac, lam):
+    """d = lam @ J in J's dtype. float64: one BLAS gemv. float32: accumulated in float64 (J widened
+    in blocks of columns, lam not rounded) and rounded once, so d is within half an ulp of the
+    exact lam @ J. A float32 gemv errs by eps32 * sum_i |lam_i| |g_i|, which is large next to
+    |d| when the combination nearly cancels: UPGrad's and MGDA's directions then conflicted with
+    a gradient (cosine -1e-3 for |d| ~ 1e-5 max|g_i|) although lam was exact."""
+    if not _core.all_finite(lam):  # the method itself failed on this input (DWA's loss ratios)
+        raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): its "
+                         "method breaks down on this jacobian and these losses")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _raw_direction(jac, lam)
+        if not _core.all_finite(out) and jac.dtype == np.float64:
+            # the partial sums of a gemv can overflow although d itself does not (rows of
+            # +-1e308 that cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
+            top = max(float(jac.max()), -float(jac.min()))
+            exponent = math.frexp(top)[1]
+            with np.errstate(under="ignore"):
+                out = np.ldexp(_raw_direction(np.ldexp(jac, -exponent), lam), exponent)
+    # lam may be large (IMTL-G's affine weights) and the rows large: the exact d can lie beyond
+    # the dtype's range (rows M, -M, M of float32 max M with lam 1, -1, 1 give d = 3M). No finite
+    # d of that dtype is the combination, so the jacobian is refused rather than d returned inf
+    if not _core.all_finite(out):
+        raise ValueError(f"jacobian is too large for this solver: the direction lam @ jacobian "
+                         f"overflows {jac.dtype} (max |lam_i| = {float(np.max(np.abs(lam))):.3g})")
+    return out
+
+
+def _raw_direction(jac, lam):
+    if jac.dtype == np.float64:
+        return jac.T @ lam
+    cols = jac.shape[1]
+    if cols <= _GRAM_BLOCK:
+        return (lam @ jac.astype(np.float64)).astype(jac.dtype)
+    out = np.empty(cols, dtype=jac.dtype)
+    for start in range(0, cols, _GRAM_BLOCK):
+        out[start:start + _GRAM_BLOCK] = lam @ jac[:, start:start + _GRAM_BLOCK].astype(np.float64)
+    return out
+
+
+def _ldexp(value, exponent):
+    """value * 2^exponent as a Python float, inf (with value's sign) where it overflows, with no
+    warning (math.ldexp raises OverflowError, NumPy warns)."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _sd_scalar(sd, key, kind):
+    if key not in sd:
+        raise ValueError(f"state_dict lacks {key!r}")
+    value = sd[key]
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if kind is int and isinstance(value, (numbers.Integral,)) and not isinstance(value, bool):
+        return int(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise TypeError(f"state_dict[{key!r}] must be {kind.__name__}, got {type(value).__name__}")
+
+
+def _sd_array(sd, key, shape_ok, what):
+    if key not in sd:
+        raise ValueError(f"state_dict lacks {key!r}")
+    arr = np.array(sd[key], dtype=np.float64)
+    if not shape_ok(arr.shape):
+        raise ValueError(f"state_dict[{key!r}] has shape {arr.shape}, expected {what}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"state_dict[{key!r}] must be finite")
+    return arr
+
+
+# ----------------------------------------------------------------------------- base class
+class Solver:
+    """Base class: ``solve(jacobian, losses) -> (lam, d)``, ``reset``, ``state_dict``,
+    ``load_state_dict``; ``scale`` and ``info`` describe the last solve (see the module doc)."""
+
+    name = "solver"
+    uses_losses = False      # whether solve() reads the loss values
+    positive_losses = False  # whether those values must be > 0
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and cls.__module__.startswith("madam."):
+            SOLVERS[cls.name] = cls  # the registry (user subclasses stay out)
+
+    def __init__(self):
+        self.scale = 1.0
+        self.info = {}
+
+    def solve(self, jacobian, losses=None):
+        """Return (lam (C,) float64, d = lam @ jacobian (n,) in the jacobian's dtype)."""
+        jac = check_jacobian(jacobian)
+        loss = check_losses(losses, jac.shape[0], self.uses_losses, self.positive_losses)
+        # the direction is checked only after _solve has updated the history (warm starts, loss
+        # records, random streams); a refusal there must leave the solver as it was, so the
+        # attribute bindings and the state (whose arrays _solve may update in place) are kept
+        bindings, state = dict(self.__dict__), self._get_state()
+        lam, scale, info = self._solve(jac, loss)
+        lam = np.ascontiguousarray(lam, dtype=np.float64)
+        try:
+            direction = _direction(jac, self._direction_weights(lam, scale))
+        except ValueError:
+            self.__dict__.clear()
+            self.__dict__.update(bindings)
+            self._set_state(state)
+            raise
+        self.scale = float(scale)
+        self.info = info
+        return lam, direction
+
+    def _direction_weights(self, lam, scale):
+        """The weights d is formed from: lam (a solver returning d in natural units overrides it)."""
+        return lam
+
+    def _solve(self, jac, losses):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_rows(self, jac, pref):
+        if jac.shape[0] != pref.size:
+            raise ValueError(f"jacobian has {jac.shape[0]} rows but preference has "
+                             f"{pref.size} entries")
+
+    def reset(self):
+        """Forget history (loss history, warm starts) and restart random streams."""
+        self.scale = 1.0
+        self.info = {}
+
+    def state_dict(self):
+        """A flat dict of plain values and arrays (copies), storable with ``np.savez``."""
+        sd = {"solver": type(self).__name__, "format": _STATE_FORMAT}
+        sd.update(self._get_state())
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """Restore a :meth:`state_dict` (a dict or the mapping ``np.load`` returns); everything
+        is checked before anything changes."""
+        sd = dict(state_dict)
+        kind = _sd_scalar(sd, "solver", str)
+        if kind != type(self).__name__:
+            raise ValueError(f"state_dict['solver'] is {kind!r}, this solver is "
+                             f"{type(self).__name__}")
+        if _sd_scalar(sd, "format", int) != _STATE_FORMAT:
+            raise ValueError(f"state_dict['format'] must be {_STATE_FORMAT}")
+        self._set_state(sd)
+
+    def _get_state(self):
+        return {}
+
+    def _set_state(self, sd):
+        pass
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class _RngMixin:
+    """A NumPy PCG64 stream: seeded at construction and by reset(); saved in state_dict as
+    decimal strings (the 128-bit state does not fit a NumPy integer)."""
+
+    def reset(self):  # restart the stream from the seed
+        super().reset()
+        self._new_rng()
+
+    def _get_state(self):
+        return self._rng_state()
+
+    def _set_state(self, sd):
+        self._rng = self._set_rng_state(sd)
+
+    def _new_rng(self):
+        self._rng = np.random.Generator(np.random.PCG64(self.seed))
+
+    def _rng_state(self):
+        st = self._rng.bit_generator.state
+        return {"rng.state": str(st["state"]["state"]), "rng.inc": str(st["state"]["inc"]),
+                "rng.has_uint32": int(st["has_uint32"]), "rng.uinteger": int(st["uinteger"])}
+
+    def _set_rng_state(self, sd):
+        try:
+            state = int(_sd_scalar(sd, "rng.state", str))
+            inc = int(_sd_scalar(sd, "rng.inc", str))
+        except ValueError as exc:
+            if "lacks" in str(exc):
+                raise
+            raise ValueError("state_dict['rng.state'] and ['rng.inc'] must be decimal "
+                             "integers") from None
+        has = _sd_scalar(sd, "rng.has_uint32", int)
+        uint = _sd_scalar(sd, "rng.uinteger", int)
+        bitgen = np.random.PCG64()
+        bitgen.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                        "has_uint32": has, "uinteger": uint}
+        return np.random.Generator(bitgen)
