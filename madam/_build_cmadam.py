@@ -26,6 +26,12 @@ def _cdef_from_header(text):
     return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
 
 
+def _core_cflags():
+    """CM_CFLAGS of cmadam/flags.mk: the code-generation flags the Makefile uses too."""
+    text = (CORE / "flags.mk").read_text()
+    return re.search(r"^CM_CFLAGS\s*:=\s*(.*)$", text, flags=re.M).group(1).split()
+
+
 def _openblas():
     import scipy_openblas32 as blas
 
@@ -48,9 +54,10 @@ def make_ffibuilder():
         # The wheel's library is preloaded by `import scipy_openblas32` (see madam/_core.py);
         # the rpath is a fallback for builds used in place.
         runtime_library_dirs=[blas_libdir],
-        define_macros=[("CM_SOURCE_HASH", f'"{source_hash(CORE)}"')],
-        extra_compile_args=["-std=c11", "-O3", "-fopenmp", "-ffp-contract=off",
-                            "-fno-math-errno", "-Wall", "-Wextra"],
+        # CM_NO_EXPORT with -fvisibility=hidden (flags.mk): the module exports only
+        # PyInit__cmadam (the cm_* functions are reached through the CFFI wrappers, inside it).
+        define_macros=[("CM_SOURCE_HASH", f'"{source_hash(CORE)}"'), ("CM_NO_EXPORT", "1")],
+        extra_compile_args=[*_core_cflags(), "-O3", "-Wall", "-Wextra"],
         extra_link_args=["-fopenmp"],
     )
     return ffibuilder

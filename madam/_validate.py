@@ -115,13 +115,18 @@ def grad_list(grads, params, single, param_spans):
 
 
 # ----------------------------------------------------------------------------- hyperparameters
-def real(name, value):
-    """A finite real number as a float (bools are refused: they are not hyperparameters)."""
+def real(name, value, low=None, high=None, low_open=False, finite=True):
+    """A real number as a float (bools are refused: they are not numbers here), finite unless
+    ``finite=False``, within [low, high] (``low_open``: > low) where given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value):
+    if finite and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
 
@@ -142,13 +147,16 @@ def nonnegative(name, value):
     return value
 
 
-def integer(name, value, minimum):
-    """An int >= minimum (Python or NumPy integers; bools are refused)."""
+def integer(name, value, minimum=None, maximum=None):
+    """An int within [minimum, maximum] where given (Python or NumPy integers; bools are
+    refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     value = int(value)
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._core import ffi, lib
-from ._validate import Hyper, integer
+from ._validate import Hyper, float_dtype, integer
 from ._validate import nonnegative as _nonneg
 from ._validate import positive as _positive
 from ._validate import real as _real
@@ -78,16 +78,6 @@ def _optional_positive(name, value):
     return None if value is None else _positive(name, value)
 
 
-def _dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in _FLOAT_TYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def _matrix(name, value, dtype=None):
     """A finite real 2-D array, C-contiguous, float32 kept, everything else float64."""
     if isinstance(value, np.ndarray) and value.dtype.kind not in "fiu":
@@ -132,7 +122,7 @@ def rademacher(n, seed=0, step=0, probe=0, dtype=np.float64):
     probe is the shorter one.
     """
     n = _int("n", n, 0)
-    dt = _dtype(dtype)
+    dt = float_dtype(dtype)
     z = np.empty(n, dtype=dt)
     _core.check_status(_core.kernel("cm_rademacher", dt)(
         _core.exec_config(), _uint64("seed", seed), _uint64("step", step),
@@ -228,7 +218,7 @@ def hutchinson_diag(hvp, dim, n_samples=100, seed=0, step=0, dtype=np.float64,
         raise TypeError(f"hvp must be callable (v -> H v), got {type(hvp).__name__}")
     dim = _int("dim", dim, 1)
     n_samples = _int("n_samples", n_samples, 1)
-    dt = _dtype(dtype)
+    dt = float_dtype(dtype)
     transform = _choice(_TRANSFORMS)("transform", transform)
     clip_min = _real("clip_min", clip_min)
     mean = _probe_products(hvp, dim, n_samples, _uint64("seed", seed), _uint64("step", step),

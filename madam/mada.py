@@ -43,6 +43,7 @@ from . import _core
 from ._core import ffi
 from ._validate import Hyper, flag, grad_list, nonnegative, scale_limit, within_scale_limit
 from ._validate import betas as _betas
+from ._validate import real as _validate_real
 from .optim import Optimizer, _check_counts, _plain, _scalar
 
 __all__ = ["MADA", "HyperAdam", "AdamHD", "COEFFICIENTS", "VERTICES", "BOX",
@@ -94,17 +95,11 @@ _SCALAR_KEYS = frozenset(
 
 
 # ----------------------------------------------------------------------------- validators
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+def _real(name, value):  # a real number, Inf and NaN allowed (checked where they matter)
+    return _validate_real(name, value, finite=False)
 
 
-def _finite(name, value):
-    value = _real(name, value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+_finite = _validate_real
 
 
 def _check_coefficient(name, value, coefficient=None):

@@ -18,9 +18,10 @@ import threading
 import numpy as np
 
 from . import _core
+from . import functional as F
 from ._core import ffi
-from ._validate import (Hyper, NonFiniteError, betas, closed_unit, flag, grad_list,
-                        memory_spans, nonfinite_policy, nonnegative, param_list, scale_limit)
+from ._validate import (Hyper, NonFiniteError, grad_list, memory_spans, nonfinite_policy,
+                        nonnegative, param_list, scale_limit)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "AMSGrad", "AVGrad", "Yogi", "Adan", "Lion",
            "NonFiniteError", "scale_limit", "OPTIMIZERS", "first_order"]
@@ -39,8 +40,8 @@ def first_order():
 
 _STATE_FORMAT = 1
 #: The largest step_count / skipped_steps load_state_dict accepts (2**53: every count up to it
-#: is exact in a double, and no run gets near it).
-MAX_STEP_COUNT = 2 ** 53
+#: is exact in a double, and no run gets near it); the same bound as madam.functional's step.
+MAX_STEP_COUNT = F.MAX_STEP
 
 
 def _guarded_step(step):
@@ -76,9 +77,12 @@ def _data_address(array):
 class Optimizer:
     """Base class: parameter bookkeeping, gradient checks, the non-finite policy, state I/O.
 
-    A subclass declares its hyperparameters as :class:`Hyper` attributes and sets
-    ``_kernel`` (the C function name without the dtype suffix), ``_config_type``,
-    ``_buffers`` (names of its per-parameter state arrays) and ``_takes_step``.
+    A first-order subclass sets ``_kernel``, a kernel description from
+    :mod:`madam.functional` (C function, config struct, hyperparameter rules, step or not; the
+    same one the stateless function of that kernel uses, so both fill the config struct in one
+    place), and ``_buffers`` (names of its per-parameter state arrays). The kernel's
+    hyperparameters become :class:`Hyper` attributes of the class when it is defined; a
+    subclass declares any others (Yogi's initial_accumulator) itself.
 
     nonfinite: what a step does when a gradient holds NaN or +-Inf. ``"raise"`` (default)
     raises :class:`NonFiniteError` and changes nothing; ``"skip"`` leaves everything unchanged
@@ -109,12 +113,10 @@ class Optimizer:
     """
 
     nonfinite = Hyper(nonfinite_policy)
-    _kernel = None
-    _config_type = None
+    _kernel = None             # a madam.functional kernel description (first-order classes)
     _buffers = ()
     _nonnegative_buffers = ()  # buffers that are >= 0 in every reachable state (checked on load)
     _extra_state_keys = ()     # see the class docstring
-    _takes_step = True
     #: "first-order" (steps on one direction), "meta" (MADA: learns its own coefficients) or
     #: "multi-objective" (MAdam: steps on a Jacobian, see madam.multi)
     family = "first-order"
@@ -123,6 +125,13 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:  # every step goes through the lock and the memory check
             cls.step = _guarded_step(cls.__dict__["step"])
+        kernel = cls.__dict__.get("_kernel")
+        if kernel is not None:  # the kernel's rule table is the one source of these attributes
+            for name, check, scale in kernel.hypers:
+                if name not in cls.__dict__:
+                    hyper = Hyper(check, scale=scale)
+                    hyper.__set_name__(cls, name)
+                    setattr(cls, name, hyper)
         if not cls.__name__.startswith("_") and cls.__module__.startswith("madam."):
             OPTIMIZERS[cls.__name__.lower()] = cls  # the registry (user subclasses stay out)
 
@@ -152,13 +161,10 @@ class Optimizer:
     def _check_combination(self):
         """Checks that involve several hyperparameters (run at construction and every step)."""
 
-    def _fill_config(self, cfg):
-        for name in self._hyper_names:
-            if name != "nonfinite" and hasattr(cfg, name):
-                setattr(cfg, name, getattr(self, name))
-        if hasattr(self, "betas"):
-            for i, b in enumerate(self.betas):
-                setattr(cfg, f"beta{i + 1}", b)
+    def _config_values(self):
+        """The kernel's config fields from the (already validated) hyperparameters; a subclass
+        adds fields that are not hyperparameters (Adam's variant)."""
+        return {name: getattr(self, name) for name in self._kernel.hyper_names}
 
     def _extra_args(self):
         """Arguments after the state buffers (e.g. NULL for an unused buffer)."""
@@ -226,16 +232,18 @@ class Optimizer:
         self._check_combination()
         if not self._inputs_finite(zip(names, grads)):
             return False
-        cfg = ffi.new(f"{self._config_type} *")
-        self._fill_config(cfg)
+        # the same config filling and kernel call as madam.functional, minus its per-call
+        # checks: the params, buffers and pointers were checked once at construction, the
+        # grads by grad_list above and the hyperparameters on assignment
+        kernel = self._kernel
+        cfg = kernel.config(self._config_values())
         exec_cfg = _core.exec_config()
         t = self.step_count + 1
-        lead = (cfg, exec_cfg, t) if self._takes_step else (cfg, exec_cfg)
         extra = self._extra_args()
+        what = f"{type(self).__name__}.step"
         for (n, p_ptr, buffer_ptrs), p, g in zip(self._pointers, self._params, grads):
-            status = _core.kernel(self._kernel, p.dtype)(*lead, n, p_ptr, _core.pointer(g),
-                                                         *buffer_ptrs, *extra)
-            _core.check_status(status, f"{type(self).__name__}.step")
+            kernel.launch(cfg, exec_cfg, t, p.dtype, n, p_ptr, _core.pointer(g),
+                          (*buffer_ptrs, *extra), what)
         self.step_count = t
         return True
 
@@ -345,12 +353,8 @@ class SGD(Optimizer):
     Defaults: lr 1e-3, no momentum. Nesterov needs momentum > 0 and dampening 0.
     """
 
-    lr = Hyper(nonnegative, scale=True)
-    momentum = Hyper(nonnegative, scale=True)
-    dampening = Hyper(closed_unit)
-    weight_decay = Hyper(nonnegative, scale=True)
-    nesterov = Hyper(flag)
-    _kernel, _config_type, _buffers = "cm_sgd_step", "cm_sgd_config", ("momentum_buffer",)
+    # lr, momentum, dampening, weight_decay, nesterov: Hyper attributes from the kernel's rules
+    _kernel, _buffers = F._SGD, ("momentum_buffer",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, nonfinite="raise"):
@@ -358,31 +362,24 @@ class SGD(Optimizer):
                          weight_decay=weight_decay, nesterov=nesterov)
 
     def _check_combination(self):
-        if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
-            raise ValueError("nesterov=True needs momentum > 0 and dampening = 0 "
-                             f"(momentum={self.momentum}, dampening={self.dampening})")
+        F._check_nesterov(self.momentum, self.dampening, self.nesterov)
 
 
 # ================================================================================ Adam family
 class _AdamFamily(Optimizer):
-    lr = Hyper(nonnegative, scale=True)
-    betas = Hyper(betas(2))
-    eps = Hyper(nonnegative, scale=True)
-    weight_decay = Hyper(nonnegative, scale=True)
-    _kernel, _config_type = "cm_adam_step", "cm_adam_config"
+    _kernel = F._ADAM  # lr, betas, eps, weight_decay: Hyper attributes from its rules
     _buffers = ("exp_avg", "exp_avg_sq")
     _nonnegative_buffers = ("exp_avg_sq",)
-    _variant = "CM_ADAM"
-    _decoupled = 0
+    _variant = "adam"  # a key of madam.functional.ADAM_VARIANTS
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  nonfinite="raise"):
         super().__init__(params, nonfinite, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _fill_config(self, cfg):
-        super()._fill_config(cfg)
-        cfg.variant = getattr(_core.lib, self._variant)
-        cfg.decoupled_weight_decay = self._decoupled
+    def _config_values(self):
+        values = super()._config_values()
+        values["variant"], values["decoupled_weight_decay"], _ = F._adam_mode(self._variant)
+        return values
 
     def _extra_args(self):
         return (ffi.NULL,) if len(self._buffers) == 2 else ()
@@ -411,7 +408,7 @@ class AdamW(_AdamFamily):
     Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2 (torch's).
     """
 
-    _decoupled = 1
+    _variant = "adamw"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  nonfinite="raise"):
@@ -428,7 +425,7 @@ class AMSGrad(_AdamFamily):
 
     _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _nonnegative_buffers = ("exp_avg_sq", "max_exp_avg_sq")
-    _variant = "CM_AMSGRAD"
+    _variant = "amsgrad"
 
 
 class AVGrad(_AdamFamily):
@@ -441,7 +438,7 @@ class AVGrad(_AdamFamily):
 
     _buffers = ("exp_avg", "exp_avg_sq", "avg_exp_avg_sq")
     _nonnegative_buffers = ("exp_avg_sq", "avg_exp_avg_sq")
-    _variant = "CM_AVGRAD"
+    _variant = "avgrad"
 
 
 # ======================================================================================= Yogi
@@ -462,12 +459,9 @@ class Yogi(Optimizer):
     Defaults (paper): lr 1e-2, betas (0.9, 0.999), eps 1e-3, initial_accumulator 1e-6.
     """
 
-    lr = Hyper(nonnegative, scale=True)
-    betas = Hyper(betas(2))
-    eps = Hyper(nonnegative, scale=True)
-    weight_decay = Hyper(nonnegative, scale=True)
+    # the buffers' starting value, not a kernel hyperparameter (the C config has no field)
     initial_accumulator = Hyper(nonnegative, scale=True)
-    _kernel, _config_type = "cm_yogi_step", "cm_yogi_config"
+    _kernel = F._YOGI  # lr, betas, eps, weight_decay: Hyper attributes from its rules
     _buffers = ("exp_avg", "exp_avg_sq")
     # v - (1 - beta2) sign(v - g^2) g^2 stays >= 0 from v >= 0 (initial_accumulator >= 0)
     _nonnegative_buffers = ("exp_avg_sq",)
@@ -498,12 +492,7 @@ class Adan(Optimizer):
     Defaults (official): lr 1e-3, betas (0.98, 0.92, 0.99), eps 1e-8, proximal decay.
     """
 
-    lr = Hyper(nonnegative, scale=True)
-    betas = Hyper(betas(3))
-    eps = Hyper(nonnegative, scale=True)
-    weight_decay = Hyper(nonnegative, scale=True)
-    proximal = Hyper(flag)
-    _kernel, _config_type = "cm_adan_step", "cm_adan_config"
+    _kernel = F._ADAN  # lr, betas (3), eps, weight_decay, proximal: Hyper attributes
     _buffers = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
     _nonnegative_buffers = ("exp_avg_sq",)
 
@@ -527,12 +516,8 @@ class Lion(Optimizer):
     Defaults (paper): lr 1e-4, betas (0.9, 0.99), weight_decay 0.
     """
 
-    lr = Hyper(nonnegative, scale=True)
-    betas = Hyper(betas(2))
-    weight_decay = Hyper(nonnegative, scale=True)
-    _kernel, _config_type = "cm_lion_step", "cm_lion_config"
+    _kernel = F._LION  # lr, betas, weight_decay: Hyper attributes from its rules (no step)
     _buffers = ("exp_avg",)
-    _takes_step = False
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, nonfinite="raise"):
         super().__init__(params, nonfinite, lr=lr, betas=betas, weight_decay=weight_decay)

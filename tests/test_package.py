@@ -228,3 +228,21 @@ def test_no_import_cycles_among_madam_modules():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_compiled_module_exports_only_its_init():
+    """The CFFI module is built with -fvisibility=hidden and CM_NO_EXPORT: its dynamic symbol
+    table defines PyInit__cmadam and nothing else (no cm_* function, public or internal)."""
+    import shutil
+
+    import madam._cmadam as compiled
+
+    if shutil.which("nm") is None:
+        pytest.skip("nm is not installed")
+    res = subprocess.run(["nm", "-D", "--defined-only", compiled.__file__],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"nm cannot read {compiled.__file__}: {res.stderr.strip()}")
+    exported = sorted(line.split()[-1] for line in res.stdout.splitlines()
+                      if len(line.split()) == 3)
+    assert exported == ["PyInit__cmadam"], exported

@@ -39,6 +39,20 @@ extern "C" {
 #define CM_VERSION_MINOR 1
 #define CM_VERSION_PATCH 0
 
+/* Exported symbols. The library is compiled with -fvisibility=hidden; the declarations between
+ * CM_CDEF_BEGIN and CM_CDEF_END of the public headers, bracketed by CM_API_BEGIN and CM_API_END,
+ * are the only symbols libcmadam.so exports (`make -C cmadam check-exports` verifies it). A build
+ * that compiles the sources into another module (the CFFI extension) defines CM_NO_EXPORT, so that
+ * they stay hidden there too. */
+#if defined(__GNUC__) && !defined(CM_NO_EXPORT)
+#define CM_API_BEGIN _Pragma("GCC visibility push(default)")
+#define CM_API_END _Pragma("GCC visibility pop")
+#else
+#define CM_API_BEGIN
+#define CM_API_END
+#endif
+
+CM_API_BEGIN
 /* CM_CDEF_BEGIN -- the declarations below are also read by madam/_build_cmadam.py for CFFI;
  * keep them free of preprocessor lines. */
 
@@ -247,6 +261,7 @@ int cm_blas_get_num_threads(void);
 void cm_blas_set_num_threads(int n_threads);
 
 /* CM_CDEF_END */
+CM_API_END
 
 #ifdef __cplusplus
 }

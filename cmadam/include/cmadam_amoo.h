@@ -70,6 +70,7 @@
 extern "C" {
 #endif
 
+CM_API_BEGIN
 /* CM_CDEF_BEGIN -- read by madam/_build_cmadam.py for CFFI; no preprocessor lines inside. */
 
 /* z (n) = the Rademacher probe (seed, step, probe), entries exactly +1 / -1. */
@@ -158,6 +159,7 @@ int cm_pamoo_weights_f64(const cm_pamoo_config *cfg, size_t m, const double *a, 
                          double *w, double *work);
 
 /* CM_CDEF_END */
+CM_API_END
 
 #ifdef __cplusplus
 }

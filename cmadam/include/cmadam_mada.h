@@ -67,6 +67,7 @@
 extern "C" {
 #endif
 
+CM_API_BEGIN
 /* CM_CDEF_BEGIN -- read by madam/_build_cmadam.py for CFFI; no preprocessor lines inside. */
 
 /* Indices of the learnable quantities in coef[], dot[], hypergrad[] and the hyper config. */
@@ -189,6 +190,7 @@ int cm_mada_hyper_step(const cm_mada_hyper_config *hyper, double lr, const doubl
                        double *coef, double *hypergrad);
 
 /* CM_CDEF_END */
+CM_API_END
 
 #ifdef __cplusplus
 }

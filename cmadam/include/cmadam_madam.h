@@ -53,6 +53,7 @@
 extern "C" {
 #endif
 
+CM_API_BEGIN
 /* CM_CDEF_BEGIN -- read by madam/_build_cmadam.py for CFFI; no preprocessor lines inside. */
 
 typedef struct cm_madam_config {
@@ -104,6 +105,7 @@ int cm_madam_step_f64(const cm_madam_config *cfg, const cm_exec_config *exec, in
                       double *exp_avg_sq);
 
 /* CM_CDEF_END */
+CM_API_END
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 extern "C" {
 #endif
 
+CM_API_BEGIN
 /* CM_CDEF_BEGIN -- read by madam/_build_cmadam.py for CFFI; no preprocessor lines below. */
 
 /* ---------------------------------------------------------------- configuration */
@@ -133,6 +134,7 @@ int cm_spread_f64(size_t n, size_t m, const double *points, size_t n_ref,
                   const double *ref_front, double *value);
 
 /* CM_CDEF_END */
+CM_API_END
 
 #ifdef __cplusplus
 }

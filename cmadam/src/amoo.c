@@ -64,18 +64,7 @@ static size_t amoo_block_start(size_t n, size_t nb, size_t b)
 
 /* ------------------------------------------------------------------ the typed kernels */
 #define CM_IMPL_HEADER "amoo_impl.h"
-#define CM_ISA base
 #include "instantiate.h"
-
-#ifdef CM_HAVE_AVX2_BUILD
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
-#define CM_ISA avx2
-#include "instantiate.h"
-
-#pragma GCC pop_options
-#endif
 
 /* ------------------------------------------------------------------ public entry points */
 void cm_hutchinson_config_default(cm_hutchinson_config *cfg)

@@ -25,6 +25,25 @@ int cm_openmp_max_threads(void)
 #endif
 }
 
+int cm_isa_level(const cm_exec_config *exec, int max_level)
+{
+#ifdef CM_HAVE_AVX2_BUILD
+    if (max_level < 2 || (exec && exec->baseline_only) || !__builtin_cpu_supports("avx2")) return 1;
+    if (max_level < 3) return 2;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+               ? 3
+               : 2;
+#else
+    (void)exec;
+    (void)max_level;
+    return 1;
+#endif
+}
+
+/* The level of the kernels that have an AVX2 build (all of them), as the public API reports it. */
+int cm_simd_level(const cm_exec_config *exec) { return cm_isa_level(exec, 2); }
+
 int cm_loop_threads(const cm_exec_config *exec, size_t n)
 {
     size_t threshold = exec ? exec->min_parallel_size : CM_DEFAULT_MIN_PARALLEL_SIZE;
@@ -48,7 +67,7 @@ const char *cm_build_info(void)
 #ifdef __SSE2__
            " sse2"
 #endif
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef CM_HAVE_AVX2_BUILD
            " +avx2-dispatch"
 #endif
 #ifdef __SANITIZE_ADDRESS__

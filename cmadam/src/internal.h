@@ -17,20 +17,29 @@ static inline int cm_nonneg(double x) { return x >= 0.0 && x <= 1.0e300; }
 #define CM_CAT(a, b) CM_CAT_(a, b)
 
 
-/* Kernels are compiled twice, for the baseline ISA (suffix _base) and, on x86-64, for AVX2
- * (suffix _avx2, under #pragma GCC target("avx2")); CM_DISPATCH(name, (params), (args))
- * defines the public `int name(params)`, which calls the AVX2 build when cm_simd_level(exec)
- * is 2. The parameter list must contain `exec`. See optim.c. */
+/* Kernels are compiled once per instruction set by instantiate.h (the per-ISA build block):
+ * _base always; on x86-64 with GCC/Clang (CM_HAVE_AVX2_BUILD) also _avx2, and _avx512 for files
+ * that define CM_WITH_AVX512. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CM_HAVE_AVX2_BUILD 1
+#endif
+
+/* The build level to run, at most max_level: 1 baseline; 2 AVX2 (cm_simd_level(exec) == 2);
+ * 3 AVX-512 where max_level >= 3, the AVX2 build is allowed and the CPU has AVX-512 F/VL/DQ/BW.
+ * No cached flag: a static written on first use would be a data race between threads calling
+ * in at once (CFFI drops the GIL); __builtin_cpu_supports only reads the CPU model that libgcc
+ * filled in at load time. */
+int cm_isa_level(const cm_exec_config *exec, int max_level);
+
+/* The one dispatch scheme: CM_DISPATCH(name, (params), (args)) defines the public
+ * `int name(params)`, which calls name_<isa>(args) for the level cm_isa_level(exec, CM_ISA_MAX)
+ * (CM_ISA_MAX and CM_PICK come from instantiate.h). The parameter list must contain `exec`. */
 #define CM_DISPATCH(name, params, args)                                                        \
     int name params                                                                            \
     {                                                                                          \
-        return cm_simd_level(exec) == 2 ? CM_CAT(name, _avx2) args : CM_CAT(name, _base) args; \
+        const int cm_level_ = cm_isa_level(exec, CM_ISA_MAX);                                  \
+        (void)cm_level_;                                                                       \
+        return CM_PICK(name, args);                                                            \
     }
-#else
-#define CM_DISPATCH(name, params, args)                                                        \
-    int name params { return CM_CAT(name, _base) args; }
-#endif
 
 #endif

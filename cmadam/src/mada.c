@@ -76,98 +76,42 @@ static inline int cm_closed_unit(double x) { return x >= 0.0 && x <= 1.0; }
 
 /* ------------------------------------------------------------------ the typed kernels */
 #define CM_IMPL_HEADER "mada_impl.h"
-#define CM_ISA base
+#define CM_WITH_AVX512 1 /* AVX-512 (F, VL, DQ, BW) too: the same operations, twice as wide */
 #include "instantiate.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MADA_HAVE_AVX2 1
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
-#define CM_ISA avx2
-#include "instantiate.h"
-
-#pragma GCC pop_options
-
-/* AVX-512 (F, VL, DQ, BW), for the CPUs that have it: the same operations, twice as wide. */
-#define MADA_HAVE_AVX512 1
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw", "prefer-vector-width=512")
-
-#define CM_ISA avx512
-#include "instantiate.h"
-
-#pragma GCC pop_options
-#endif
-
-/* The AVX2 build runs when cm_simd_level(exec) says so (cm_exec_config.baseline_only forces
- * the baseline build, so tests can compare the two). */
-#ifdef MADA_HAVE_AVX2
-/* 3: AVX-512 where cm_simd_level allows AVX2 and the CPU has AVX-512 F/VL/DQ/BW. */
-/* No cached flag: a static written on first use would be a data race between threads calling
- * in at once (CFFI drops the GIL); __builtin_cpu_supports only reads the CPU model that libgcc
- * filled in at load time. */
-static int mada_level(const cm_exec_config *exec)
-{
-    if (cm_simd_level(exec) != 2) return 1;
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
-               ? 3
-               : 2;
-}
-#define MADA_PICK(name, T, args)                                                               \
-    (mada_level(exec) == 3   ? CM_CAT(CM_CAT(name, T), _avx512) args                           \
-     : mada_level(exec) == 2 ? CM_CAT(CM_CAT(name, T), _avx2) args                             \
-                             : CM_CAT(CM_CAT(name, T), _base) args)
-#else
-#define MADA_PICK(name, T, args) CM_CAT(CM_CAT(name, T), _base) args
-#endif
-
-/* ------------------------------------------------------------------ public entry points */
+/* ------------------------------------------------------------------ public entry points
+ * One per kernel and type; `exec` selects the build (CM_DISPATCH). */
 #define MADA_PUBLIC(T, SUF)                                                                    \
-    int CM_CAT(cm_mada_step, SUF)(const cm_mada_config *cfg, const cm_exec_config *exec,      \
-                                  int64_t step, size_t n, T *param, const T *grad,             \
-                                  T *exp_avg, const T *exp_avg_sq_in, T *exp_avg_sq_out,       \
-                                  T *avg_exp_avg_sq, T *exp_avg_diff, T *lion_exp_avg,         \
-                                  const T *prev_grad_in, T *prev_grad_out, T *derivs,          \
-                                  int n_derivs)                                                \
-    {                                                                                          \
-        return MADA_PICK(cm_mada_step, SUF,                                                    \
-                         (cfg, exec, step, n, param, grad, exp_avg, exp_avg_sq_in,             \
-                          exp_avg_sq_out, avg_exp_avg_sq, exp_avg_diff, lion_exp_avg,          \
-                          prev_grad_in, prev_grad_out, derivs, n_derivs));                     \
-    }                                                                                          \
-    int CM_CAT(cm_mada_hypergrad, SUF)(const cm_mada_config *cfg, const cm_exec_config *exec, \
-                                       int64_t step, size_t n, const T *grad,                  \
-                                       const T *exp_avg, const T *exp_avg_sq,                  \
-                                       const T *exp_avg_sq_prev, const T *avg_exp_avg_sq,      \
-                                       const T *exp_avg_diff, const T *lion_exp_avg,           \
-                                       const T *prev_grad, const T *prev_grad2, T *grad_copy,  \
-                                       double *dot)                                            \
-    {                                                                                          \
-        return MADA_PICK(cm_mada_hypergrad, SUF,                                               \
-                         (cfg, exec, step, n, grad, exp_avg, exp_avg_sq, exp_avg_sq_prev,      \
-                          avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad, prev_grad2,   \
-                          grad_copy, dot));                                                    \
-    }                                                                                          \
-    int CM_CAT(cm_mada_step_fused, SUF)(const cm_mada_config *cfg, const cm_mada_config *prev,  \
-                                        const cm_exec_config *exec, int64_t step, size_t n,    \
-                                        T *param, const T *grad, T *exp_avg,                   \
-                                        const T *exp_avg_sq_in, T *exp_avg_sq_out,             \
-                                        T *avg_exp_avg_sq, T *exp_avg_diff, T *lion_exp_avg,   \
-                                        const T *prev_grad_in, T *prev_grad_out, double *dot)  \
-    {                                                                                          \
-        return MADA_PICK(cm_mada_step_fused, SUF,                                              \
-                         (cfg, prev, exec, step, n, param, grad, exp_avg, exp_avg_sq_in,       \
-                          exp_avg_sq_out, avg_exp_avg_sq, exp_avg_diff, lion_exp_avg,          \
-                          prev_grad_in, prev_grad_out, dot));                                  \
-    }                                                                                          \
-    int CM_CAT(cm_mada_hypergrad_stored, SUF)(const cm_exec_config *exec, size_t n,            \
-                                              const T *grad, const T *derivs, int n_derivs,    \
-                                              double *dot)                                     \
-    {                                                                                          \
-        return MADA_PICK(cm_mada_hypergrad_stored, SUF, (exec, n, grad, derivs, n_derivs, dot)); \
-    }
+    CM_DISPATCH(CM_CAT(cm_mada_step, SUF),                                                     \
+                (const cm_mada_config *cfg, const cm_exec_config *exec, int64_t step, size_t n, \
+                 T *param, const T *grad, T *exp_avg, const T *exp_avg_sq_in,                  \
+                 T *exp_avg_sq_out, T *avg_exp_avg_sq, T *exp_avg_diff, T *lion_exp_avg,       \
+                 const T *prev_grad_in, T *prev_grad_out, T *derivs, int n_derivs),            \
+                (cfg, exec, step, n, param, grad, exp_avg, exp_avg_sq_in, exp_avg_sq_out,      \
+                 avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad_in, prev_grad_out,      \
+                 derivs, n_derivs))                                                            \
+    CM_DISPATCH(CM_CAT(cm_mada_hypergrad, SUF),                                                \
+                (const cm_mada_config *cfg, const cm_exec_config *exec, int64_t step, size_t n, \
+                 const T *grad, const T *exp_avg, const T *exp_avg_sq,                         \
+                 const T *exp_avg_sq_prev, const T *avg_exp_avg_sq, const T *exp_avg_diff,     \
+                 const T *lion_exp_avg, const T *prev_grad, const T *prev_grad2, T *grad_copy, \
+                 double *dot),                                                                 \
+                (cfg, exec, step, n, grad, exp_avg, exp_avg_sq, exp_avg_sq_prev,               \
+                 avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad, prev_grad2, grad_copy, \
+                 dot))                                                                         \
+    CM_DISPATCH(CM_CAT(cm_mada_step_fused, SUF),                                               \
+                (const cm_mada_config *cfg, const cm_mada_config *prev,                        \
+                 const cm_exec_config *exec, int64_t step, size_t n, T *param, const T *grad,  \
+                 T *exp_avg, const T *exp_avg_sq_in, T *exp_avg_sq_out, T *avg_exp_avg_sq,     \
+                 T *exp_avg_diff, T *lion_exp_avg, const T *prev_grad_in, T *prev_grad_out,    \
+                 double *dot),                                                                 \
+                (cfg, prev, exec, step, n, param, grad, exp_avg, exp_avg_sq_in,                \
+                 exp_avg_sq_out, avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad_in,     \
+                 prev_grad_out, dot))                                                          \
+    CM_DISPATCH(CM_CAT(cm_mada_hypergrad_stored, SUF),                                         \
+                (const cm_exec_config *exec, size_t n, const T *grad, const T *derivs,         \
+                 int n_derivs, double *dot),                                                   \
+                (exec, n, grad, derivs, n_derivs, dot))
 
 MADA_PUBLIC(float, _f32)
 MADA_PUBLIC(double, _f64)

@@ -103,18 +103,7 @@ static int madam_check(const cm_madam_config *cfg, int64_t step, int n_obj, int 
 }
 
 #define CM_IMPL_HEADER "madam_impl.h"
-#define CM_ISA base
 #include "instantiate.h"
-
-#ifdef CM_HAVE_AVX2_BUILD
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
-#define CM_ISA avx2
-#include "instantiate.h"
-
-#pragma GCC pop_options
-#endif
 
 /* One public entry point per type; `exec` selects the build. */
 #define MADAM_PUBLIC(T, SUF)                                                                   \

@@ -1,5 +1,6 @@
 /* optim.c -- instantiates optim_impl.h for float and double, for the baseline instruction set
- * and for AVX2, and defines the public kernels, which pick the AVX2 build when the CPU has it.
+ * and for AVX2 (instantiate.h), and defines the public kernels, which pick the AVX2 build when
+ * the CPU has it (CM_DISPATCH).
  *
  * Both builds do the same IEEE operations in the same order (no FMA: -ffp-contract=off, and the
  * avx2 target does not enable FMA), so they give bit-identical results;
@@ -9,28 +10,7 @@
 #include "internal.h"
 
 #define CM_IMPL_HEADER "optim_impl.h"
-#define CM_ISA base
 #include "instantiate.h"
-
-#ifdef CM_HAVE_AVX2_BUILD
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
-#define CM_ISA avx2
-#include "instantiate.h"
-
-#pragma GCC pop_options
-#endif
-
-int cm_simd_level(const cm_exec_config *exec)
-{
-#ifdef CM_HAVE_AVX2_BUILD
-    if (!(exec && exec->baseline_only) && __builtin_cpu_supports("avx2")) return 2;
-#else
-    (void)exec;
-#endif
-    return 1;
-}
 
 /* One public entry point per kernel and type; `exec` selects the build. */
 #define CM_PUBLIC_KERNELS(T, SUF)                                                              \

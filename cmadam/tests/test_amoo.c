@@ -25,38 +25,12 @@
 #include "harness.h"
 
 /* ------------------------------------------------------------------------ helpers */
-static uint64_t rng_state = 2024;
-static double unif(void) /* splitmix64, uniform in [0, 1) */
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
+static rng_t rng_state = {2024};
+static double unif(void) { return rng_unif(&rng_state); } /* splitmix64 (harness.h) */
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static double *dvec(size_t n) { return xmalloc(n * sizeof(double)); }
 static float *fvec(size_t n) { return xmalloc(n * sizeof(float)); }
-
-static cm_exec_config exec_with(int threads, size_t min_parallel, int baseline)
-{
-    cm_exec_config e;
-    cm_exec_config_default(&e);
-    e.n_threads = threads;
-    e.min_parallel_size = min_parallel;
-    e.baseline_only = baseline;
-    return e;
-}
 
 /* the documented probe formula, written independently of the library */
 static uint64_t ref_mix(uint64_t x)

@@ -24,21 +24,7 @@
 #include "harness.h"
 
 /* ------------------------------------------------------------------------ random numbers */
-typedef struct {
-    uint64_t s;
-} rng_t;
-
-static uint64_t rng_u64(rng_t *r) /* splitmix64 */
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, 1) */
-static double rng_unif(rng_t *r) { return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
-
+/* rng_t, rng_u64, rng_unif: harness.h */
 /* uniform in [-1, 1) */
 static double rng_sym(rng_t *r) { return 2.0 * rng_unif(r) - 1.0; }
 
@@ -54,15 +40,6 @@ static double rng_grad(rng_t *r, size_t i)
     return u * scale[x & 7];
 }
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* ------------------------------------------------------------------------ kernel cases */
 enum kind { K_SGD, K_ADAM, K_YOGI, K_ADAN, K_LION };

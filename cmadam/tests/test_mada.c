@@ -24,15 +24,8 @@
 #include "harness.h"
 
 /* ------------------------------------------------------------------------ helpers */
-static uint64_t rng_state = 12345;
-static double unif(void) /* splitmix64, uniform in [0, 1) */
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
+static rng_t rng_state = {12345};
+static double unif(void) { return rng_unif(&rng_state); } /* splitmix64 (harness.h) */
 
 /* Gradient-like values: magnitudes 1e-2 .. 1e1, every 97th exactly zero. */
 static double grad_value(size_t i)
@@ -44,11 +37,7 @@ static double grad_value(size_t i)
 
 static void *alloc_fill(int f32, size_t n, double value)
 {
-    void *p = malloc((n ? n : 1) * (f32 ? sizeof(float) : sizeof(double)));
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
+    void *p = xmalloc(n * (f32 ? sizeof(float) : sizeof(double)));
     for (size_t i = 0; i < n; i++) {
         if (f32) ((float *)p)[i] = (float)value;
         else ((double *)p)[i] = value;
@@ -146,7 +135,7 @@ static int run_hyper(run_t *r, const cm_mada_config *cfg, const cm_exec_config *
 
 static void **grads_make(int f32, size_t n, int steps)
 {
-    void **gs = malloc((size_t)steps * sizeof(void *));
+    void **gs = xmalloc((size_t)steps * sizeof(void *));
     if (!gs) exit(2);
     for (int s = 0; s < steps; s++) {
         gs[s] = alloc_fill(f32, n, 0.0);
@@ -182,7 +171,7 @@ static void test_vertices(int f32)
         run_init(&r, f32, N, acc);
         if (vert == 2)
             for (size_t i = 0; i < N; i++) set(f32, r.m, i, acc);
-        void *p = malloc(N * esize(f32)), *m = alloc_fill(f32, N, acc), *v = alloc_fill(f32, N, acc);
+        void *p = xmalloc(N * esize(f32)), *m = alloc_fill(f32, N, acc), *v = alloc_fill(f32, N, acc);
         void *aux = alloc_fill(f32, N, 0.0);
         if (!p) exit(2);
         memcpy(p, r.p, N * esize(f32));
@@ -249,7 +238,7 @@ static void test_modes(int f32)
         cfg.first_diff = nd == 7 ? CM_MADA_DIFF_GRAD : CM_MADA_DIFF_ZERO;
         cfg.n_init = nd == 7 ? CM_MADA_N_GRAD_SQ : CM_MADA_N_ZERO;
         run_t r, s;
-        const uint64_t seed = rng_state;
+        const rng_t seed = rng_state;
         run_init(&r, f32, N, 1e-15);
         rng_state = seed;
         run_init(&s, f32, N, 1e-15);
@@ -297,7 +286,7 @@ static void test_fused(int f32)
             cfg[t].first_diff = quirk ? CM_MADA_DIFF_GRAD : CM_MADA_DIFF_ZERO;
         }
         run_t a, b;
-        const uint64_t seed = rng_state;
+        const rng_t seed = rng_state;
         run_init(&a, f32, N, 1e-15);
         rng_state = seed;
         run_init(&b, f32, N, 1e-15);
@@ -363,7 +352,7 @@ static void test_finite_differences(void)
     double *snap[9];
     void *src[9] = {r.p, r.m, r.v[0], r.v[1], r.vbar, r.nb, r.ml, r.g[0], r.g[1]};
     for (int k = 0; k < 9; k++) {
-        snap[k] = malloc(bytes);
+        snap[k] = xmalloc(bytes);
         if (!snap[k]) exit(2);
         memcpy(snap[k], src[k], bytes);
     }
@@ -382,7 +371,7 @@ static void test_finite_differences(void)
             q.f32 = 0, q.n = N;
             double *arr[9];
             for (int k = 0; k < 9; k++) {
-                arr[k] = malloc(bytes);
+                arr[k] = xmalloc(bytes);
                 if (!arr[k]) exit(2);
                 memcpy(arr[k], snap[k], bytes);
             }
@@ -417,7 +406,7 @@ static void test_threads(int f32)
     interior(&cfg);
     run_t runs[RUNS];
     double dots[RUNS][7];
-    const uint64_t seed = rng_state;
+    const rng_t seed = rng_state;
     for (int k = 0; k < RUNS; k++) { /* 1, 2, default threads; the baseline build */
         cm_exec_config ex;
         cm_exec_config_default(&ex);
@@ -445,7 +434,7 @@ static void test_status(int f32)
     run_t r;
     run_init(&r, f32, N, 1e-15);
     void *g = alloc_fill(f32, N, 0.5), *d = alloc_fill(f32, 7 * N, 0.0);
-    void *before = malloc(N * esize(f32));
+    void *before = xmalloc(N * esize(f32));
     if (!before) exit(2);
     memcpy(before, r.p, N * esize(f32));
     cm_mada_config good;

@@ -24,15 +24,8 @@
 #define MAX_OBJ 5
 #define MAX_PAIRS (MAX_OBJ * (MAX_OBJ + 1) / 2)
 
-static uint64_t rng_state = 2024;
-static double unif(void) /* splitmix64, uniform in [0, 1) */
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
+static rng_t rng_state = {2024};
+static double unif(void) { return rng_unif(&rng_state); } /* splitmix64 (harness.h) */
 
 /* Gradient-like values over four decades, every 53rd exactly zero. */
 static double grad_value(size_t i)
@@ -42,15 +35,6 @@ static double grad_value(size_t i)
     return (2.0 * unif() - 1.0) * scale[(size_t)(unif() * 4.0) & 3];
 }
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* A plan: the five per-pair arrays. */
 typedef struct {
@@ -351,11 +335,7 @@ static void test_clamp(void)
         fill_rows_##SUF(&base, lam);                                                           \
         state_##SUF runs[4];                                                                   \
         for (int k = 0; k < 4; k++) {                                                          \
-            cm_exec_config ex;                                                                 \
-            cm_exec_config_default(&ex);                                                       \
-            ex.min_parallel_size = 1000;                                                       \
-            ex.n_threads = k == 0 ? 1 : k == 1 ? 2 : 0;                                        \
-            ex.baseline_only = k == 3;                                                         \
+            cm_exec_config ex = exec_with(k == 0 ? 1 : k == 1 ? 2 : 0, 1000, k == 3);          \
             state_copy_##SUF(&runs[k], &base);                                                 \
             for (int64_t t = 1; t <= 2; t++)                                                   \
                 CHECK_INT_EQ(kernel_##SUF(&cfg, &ex, t, &runs[k], C, runs[k].rows, 0, lam,     \

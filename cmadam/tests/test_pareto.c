@@ -27,20 +27,7 @@
 #include "../src/pareto_internal.h"
 
 /* ------------------------------------------------------------------------ helpers */
-typedef struct {
-    uint64_t s;
-} rng_t;
-
-static uint64_t rng_u64(rng_t *r) /* splitmix64 */
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unif(rng_t *r) { return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
-
+/* rng_t, rng_u64, rng_unif: harness.h */
 static size_t rng_int(rng_t *r, size_t k) { return (size_t)(rng_u64(r) % k); }
 
 static double rng_normal(rng_t *r)
@@ -49,15 +36,6 @@ static double rng_normal(rng_t *r)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static int close_rel(double a, double b, double rtol)
 {
@@ -712,10 +690,7 @@ static void test_threads(void)
     unsigned char *nd_[3];
     const int threads[3] = {1, 2, 0};
     for (int t = 0; t < 3; t++) {
-        cm_exec_config e;
-        cm_exec_config_default(&e);
-        e.n_threads = threads[t];
-        e.min_parallel_size = 0;
+        cm_exec_config e = exec_with(threads[t], 0, 0);
         cm_pareto_config c = config(CM_PARETO_AUTO, 0, 0);
         c_[t] = xmalloc(n * sizeof(double));
         nd_[t] = xmalloc(n);

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
-from .base import Problem, _int_arg, _real_arg, _real_array
+from .._validate import integer as _int_arg
+from .._validate import real as _real_arg
+from .base import Problem, _real_array
 
 
 _TOY_STARTS = {

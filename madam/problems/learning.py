@@ -5,10 +5,10 @@ import math
 import numpy as np
 
 from .._validate import flag as _flag
-from .._validate import integer as _int
 from .._validate import positive as _positive
-from .base import (Batch, Problem, _int_arg, _real_arg, _real_array, _rng_arg,
-                   _torch_linear_init)
+from .._validate import integer as _int_arg
+from .._validate import real as _real_arg
+from .base import Batch, Problem, _real_array, _rng_arg, _torch_linear_init
 
 
 class _Batched(Problem):
@@ -529,7 +529,7 @@ class PowerLossMLP(TeacherStudent):
                  full_batch=True, target_scale=None, seed=0, dtype=np.float64):
         if setup not in _ICML_SETUPS:
             raise ValueError(f"setup must be one of {_ICML_SETUPS}, got {setup!r}")
-        d_out_i = _int("d_out", d_out, 1)
+        d_out_i = _int_arg("d_out", d_out, 1)
         self.setup = setup
         self.full_batch = _flag("full_batch", full_batch)
         self.target_scale = (20.0 / d_out_i if target_scale is None

@@ -8,6 +8,8 @@ from itertools import combinations
 
 import numpy as np
 
+from .._validate import integer as _int_arg
+
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
@@ -15,15 +17,6 @@ def _is_int(value):
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _int_arg(name, value, minimum):
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _positive_real(name, value):

@@ -111,6 +111,15 @@ class CAMOO(Solver):
         settings.update(kwargs)
         return cls(hvp, **settings)
 
+    def weights(self, gramian, losses=None, *, dtype=None):
+        """Not available: CAMOO's weights come from Hessian-vector products at the current point
+        (the Hutchinson estimates of the Hessian diagonals), which the Gramian J J^T does not
+        hold. Raises TypeError; use :meth:`solve` (after :meth:`observe`)."""
+        raise TypeError("CAMOO has no weights(gramian): its weights come from Hessian-vector "
+                        "products at the current point (Hutchinson estimates of the Hessian "
+                        "diagonals), not from the Gramian J J^T; use solve(jacobian, losses) "
+                        "after observe(x, batch)")
+
     def _clear(self):
         self.step = 0
         self.hessian_diagonals = None
@@ -301,17 +310,20 @@ class PAMOO(Solver):
         sub = jac if self.columns is None else np.ascontiguousarray(jac[:, self.columns])
         if sub.shape[1] == 0:
             raise ValueError("columns selects no column of the jacobian")
-        c = jac.shape[0]
-        # PAMOO's weights depend on the Gramian's absolute size (the damping, the losses), so the
-        # scaled Gramian of _gramian (float64 even for float32 input, which a float32 syrk would
-        # overflow for rows of norm ~2e19) is scaled back; beyond float64 the objective itself
-        # is not representable
         gram, exponent = _gramian(sub, with_exponent=True)
+        return self._weights(jac.shape[0], gram, exponent, jac.dtype, losses)
+
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        c = k
+        # PAMOO's weights depend on the Gramian's absolute size (the damping, the losses), so the
+        # scaled Gramian (of _gramian, float64 even for float32 input, which a float32 syrk would
+        # overflow for rows of norm ~2e19; or the one weights() scaled) is scaled back; beyond
+        # float64 the objective itself is not representable
         if exponent:
             with np.errstate(over="ignore", under="ignore"):
                 gram = np.ldexp(gram, 2 * exponent)
             if not np.all(np.isfinite(gram)):
-                raise ValueError("jacobian is too large for PAMOO: J J^T overflows float64")
+                raise ValueError(f"{against} is too large for PAMOO: J J^T overflows float64")
         gram = gram + self.damping * np.eye(c)
         # The ascent converges only for lr < 1 / lambda_max(A) (pamoo_weights refuses a larger
         # lr); beyond it the iterates swing between w_min and ever larger values (w ~ 3e35 after

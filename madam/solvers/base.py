@@ -1,5 +1,6 @@
-"""The Solver contract (solve, reset, state_dict), argument checks, and the numerics every
-solver shares: the scaled float64 Gramian, its PSD clip, the direction d = lam @ J."""
+"""The Solver contract (solve, weights, reset, state_dict), argument checks, and the numerics
+every solver shares: the scaled float64 Gramian (from J, or from a given J J^T), its PSD clip, the
+direction d = lam @ J."""
 import math
 import numbers
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from .. import _core
 from .._validate import FLOAT_TYPES as _FLOAT_TYPES
+from .._validate import float_dtype as _float_dtype
 from .._validate import integer as _int
 from .._validate import nonnegative as _nonnegative
 from .._validate import real_vector as _vector
@@ -126,15 +128,16 @@ def check_jacobian(jacobian):
     return jac
 
 
-def check_losses(losses, n_obj, read_values, positive=False):
-    """(C,) float64 losses; values checked only when the solver reads them."""
+def check_losses(losses, n_obj, read_values, positive=False, against="jacobian"):
+    """(C,) float64 losses; values checked only when the solver reads them. ``against`` names
+    the array C comes from in the length message (the jacobian, or the gramian of weights())."""
     if losses is None:
         if read_values:
             raise TypeError("losses is required by this solver (C real numbers), got None")
         return None
     arr = _vector("losses", losses)
     if arr.size != n_obj:
-        raise ValueError(f"losses has {arr.size} entries but jacobian has {n_obj} rows")
+        raise ValueError(f"losses has {arr.size} entries but {against} has {n_obj} rows")
     if read_values:
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"losses must be finite for this solver, got {arr}")
@@ -214,6 +217,99 @@ def _clip_psd(gram):
     return clipped
 
 
+# The binary exponents of max_i G_ii for which weights() keeps the given Gramian unscaled: every
+# Gramian solve() forms without scaling (_gramian's exponent 0: max|J| in 2^-129 .. 2^128 for
+# float64, any float32 J, down to its subnormal 2^-149) has max_i G_ii in 2^-298 .. n 2^256 with
+# n < 2^64, so this window gives weights(G) the exponent 0 there and with it solve()'s bits.
+_GRAM_DIAG_WINDOW = (-300, 320)
+
+
+def check_gramian(gramian, dtype=None):
+    """The Gramian G = J J^T given to :meth:`Solver.weights`, checked and made ready for the
+    solvers' weights: returns (gram, exponent, precision), gram the float64 Gramian scaled by
+    4^-exponent (exact: a power of two), its rounding-level negative eigenvalues clipped, so
+    that G = 4^exponent gram exactly as for :func:`_gramian` with ``with_exponent=True``;
+    precision the dtype of the Jacobian G came from (``dtype``, default G's own dtype), which
+    sets the methods' rounding thresholds. O(C^3): one C x C eigendecomposition.
+
+    A square float32/float64 finite array, symmetric and positive semi-definite within
+    sqrt(eps) of its dtype relative to its rows' norms sqrt(G_ii) (what rounding leaves of a
+    J J^T; anything further is not a Gramian and is refused, ValueError naming ``gramian``)."""
+    if not isinstance(gramian, np.ndarray):
+        raise TypeError(f"gramian must be a NumPy array, got {type(gramian).__name__}")
+    if gramian.dtype not in _FLOAT_TYPES:
+        raise TypeError(f"gramian must be float32 or float64, got {gramian.dtype}")
+    precision = gramian.dtype if dtype is None else _float_dtype(dtype, "dtype")
+    if gramian.ndim != 2 or gramian.shape[0] != gramian.shape[1] or gramian.shape[0] == 0:
+        raise ValueError(f"gramian must be a square (C, C) array with C >= 1 (J J^T), got "
+                         f"shape {gramian.shape}")
+    if not np.all(np.isfinite(gramian)):
+        raise ValueError("gramian holds NaN or Inf")
+    k = gramian.shape[0]
+    gram = np.array(gramian, dtype=np.float64)           # a copy: the caller's array is not touched
+    diag = np.diag(gram).copy()
+    if np.any(diag < 0.0):
+        raise ValueError(f"gramian's diagonal (the squared gradient norms) must be >= 0, got "
+                         f"{diag.tolist()}")
+    # the scaling _gramian does on J, done on G: a power of two 4^-e brings max_i G_ii near 1
+    # when it lies outside the window (so the solvers' products of G stay finite and normal),
+    # and e = 0 inside it (solve()'s Gramian of the same J: the same bits)
+    exponent = 0
+    top = float(diag.max())
+    if top > 0.0:
+        binary = math.frexp(top)[1]
+        if not _GRAM_DIAG_WINDOW[0] <= binary <= _GRAM_DIAG_WINDOW[1]:
+            exponent = binary // 2
+            with np.errstate(under="ignore"):
+                gram = np.ldexp(gram, -2 * exponent)
+                diag = np.ldexp(diag, -2 * exponent)
+    # the checks run on the rows scaled to unit norm, by powers of two first (exact, so that
+    # rows far smaller than the largest neither underflow nor divide by 0 here) and then by
+    # their mantissas: entry (i, j) is then G_ij / (|g_i| |g_j|), compared with a tolerance
+    # relative to each pair's own size, as rounding of J J^T errs by eps |g_i| |g_j|
+    rows = np.flatnonzero(diag > 0.0)
+    zero = np.ones(k, dtype=bool)
+    zero[rows] = False
+    tol = math.sqrt(float(np.finfo(gramian.dtype).eps))
+    if np.any(gram[zero] != 0.0) or np.any(gram[:, zero] != 0.0):
+        # G_ii = |g_i|^2 = 0 makes g_i = 0 and its whole row and column 0 (Cauchy-Schwarz)
+        raise ValueError("gramian is not a Gramian: a row with a zero diagonal entry (a zero "
+                         "gradient) has nonzero off-diagonal entries")
+    sub = gram[np.ix_(rows, rows)]
+    mant, powers = np.frexp(np.sqrt(diag[rows]))
+    with np.errstate(under="ignore", over="ignore"):
+        corr = np.ldexp(sub, -(powers[:, None] + powers[None, :])) / np.outer(mant, mant)
+    if not np.all(np.isfinite(corr)):  # pragma: no cover - the power-of-two scaling bounds it
+        raise ValueError("gramian's entries are out of proportion to its diagonal")
+    if np.any(np.abs(corr - corr.T) > tol):
+        raise ValueError(f"gramian must be symmetric (J J^T), within rounding (sqrt(eps) = "
+                         f"{tol:.2g} of |g_i| |g_j|); max |G_ij - G_ji| / (|g_i| |g_j|) = "
+                         f"{float(np.max(np.abs(corr - corr.T))):.3g}")
+    low = float(np.linalg.eigvalsh(0.5 * (corr + corr.T))[0]) if rows.size > 1 else 1.0
+    if low < -k * tol:
+        raise ValueError(f"gramian must be positive semi-definite (J J^T), within rounding: "
+                         f"its correlation matrix has the eigenvalue {low:.3g}")
+    # exactly symmetric, as _gramian makes it (a no-op on an exactly symmetric G, e.g. the
+    # Gramian solve() forms); the halving is after the scaling above, so G + G^T cannot overflow
+    gram = 0.5 * (gram + gram.T)
+    # Eigenvalues that rounding left below 0 are clipped to 0 on the correlation matrix, as
+    # _clip_psd does, but only beyond the rounding of this check itself: the Gramian _gramian
+    # returned is already clipped, and clipping it again is not a no-op (its recomputed
+    # eigenvalues scatter around 0 at about k eps), which would change solve()'s bits; the
+    # solvers see such matrices from solve() too. The clip works on the correlation computed
+    # above (rows scaled by powers of two), where _clip_psd's G / (|g_i| |g_j|) could overflow
+    if low < -64.0 * k * float(np.finfo(gramian.dtype).eps):
+        corr = 0.5 * (corr + corr.T)
+        evals, evecs = np.linalg.eigh(corr)
+        corr = (evecs * np.maximum(evals, 0.0)) @ evecs.T
+        corr = 0.5 * (corr + corr.T)
+        with np.errstate(under="ignore"):
+            gram = np.zeros_like(gram)
+            gram[np.ix_(rows, rows)] = np.ldexp(corr * np.outer(mant, mant),
+                                                powers[:, None] + powers[None, :])
+    return gram, exponent, precision
+
+
 def _direction(jac, lam):
     """d = lam @ J in J's dtype. float64: one BLAS gemv. float32: accumulated in float64 (J widened
     in blocks of columns, lam not rounded) and rounded once, so d is within half an ulp of the
@@ -288,12 +384,23 @@ def _sd_array(sd, key, shape_ok, what):
 
 # ----------------------------------------------------------------------------- base class
 class Solver:
-    """Base class: ``solve(jacobian, losses) -> (lam, d)``, ``reset``, ``state_dict``,
-    ``load_state_dict``; ``scale`` and ``info`` describe the last solve (see the module doc)."""
+    """Base class: ``solve(jacobian, losses) -> (lam, d)``, ``weights(gramian, losses) -> lam``,
+    ``reset``, ``state_dict``, ``load_state_dict``; ``scale`` and ``info`` describe the last
+    solve or weights call (see the module doc).
+
+    A solver whose method reads J only through its Gramian implements
+    ``_weights(k, gram, exponent, precision, losses, against)`` (gram: the float64 Gramian scaled by
+    4^-exponent, clipped PSD; precision: the Jacobian's dtype; gram is None when the class sets
+    ``uses_gramian = False``, i.e. the method reads only C and the losses; against: "jacobian"
+    or "gramian", for messages), and both ``solve``
+    and ``weights`` call it; one that needs J itself overrides ``_solve(jac, losses)`` and has no
+    ``weights``.
+    """
 
     name = "solver"
     uses_losses = False      # whether solve() reads the loss values
     positive_losses = False  # whether those values must be > 0
+    uses_gramian = True      # whether _weights reads the Gramian (solve() then forms it)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -317,25 +424,82 @@ class Solver:
         try:
             direction = _direction(jac, self._direction_weights(lam, scale))
         except ValueError:
-            self.__dict__.clear()
-            self.__dict__.update(bindings)
-            self._set_state(state)
+            self._restore(bindings, state)
             raise
         self.scale = float(scale)
         self.info = info
         return lam, direction
 
+    def weights(self, gramian, losses=None, *, dtype=None):
+        """Return lam (C,) float64 from the C x C Gramian G = J J^T and the losses alone: the
+        lam that ``solve(J, losses)`` returns, setting ``scale`` and ``info`` and advancing the
+        state (warm starts, loss history, random streams) as it does, without J or d.
+
+        The cost is O(C^3) (a C x C eigendecomposition checks G, then the method's own C x C
+        work), independent of the number of parameters n: no n-sized array is read or formed.
+
+        ``gramian``: a square float32/float64 finite array, symmetric and positive semi-definite
+        within rounding (TypeError/ValueError naming ``gramian`` otherwise), in the Jacobian's
+        own units (not scaled): extreme magnitudes are brought near 1 by an exact power of two
+        here, as ``solve`` does to J. ``dtype``: the dtype of the Jacobian G came from (float32
+        or float64; default G's own dtype); it sets the methods' rounding thresholds (CAGrad's and
+        Nash-MTL's stationarity tolerance, IMTL-G's default rtol), so ``weights(G, f,
+        dtype=np.float32)`` with G the float64 Gramian of a float32 J matches ``solve(J, f)``.
+        On the Gramian ``solve`` forms (``madam.solvers._gramian(J)``; where that scaled J by
+        2^-e, its result times 4^e) the weights are those of ``solve(J)`` bit for bit; on
+        another J J^T (another summation order) they agree to the rounding of G. A refused call
+        (bad input, or the method failing on it) leaves the solver as it was. Solvers that need
+        more than G (CAMOO: Hessian-vector products) raise TypeError.
+        """
+        gram, exponent, precision = check_gramian(gramian, dtype)
+        k = gram.shape[0]
+        loss = check_losses(losses, k, self.uses_losses, self.positive_losses, "gramian")
+        # _weights may update the state in place before it fails (or its weights turn out not
+        # finite), so everything is kept as solve() keeps it and put back on any refusal
+        bindings, state = dict(self.__dict__), self._get_state()
+        try:
+            lam, scale, info = self._weights(k, gram if self.uses_gramian else None, exponent,
+                                             precision, loss, against="gramian")
+            lam = np.ascontiguousarray(lam, dtype=np.float64)
+            if not _core.all_finite(lam):   # solve() refuses these in _direction
+                raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): "
+                                 "its method breaks down on this gramian and these losses")
+        except Exception:
+            self._restore(bindings, state)
+            raise
+        self.scale = float(scale)
+        self.info = info
+        return lam
+
+    def _restore(self, bindings, state):
+        self.__dict__.clear()
+        self.__dict__.update(bindings)
+        self._set_state(state)
+
     def _direction_weights(self, lam, scale):
         """The weights d is formed from: lam (a solver returning d in natural units overrides it)."""
         return lam
 
-    def _solve(self, jac, losses):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _solve(self, jac, losses):
+        """(lam, scale, info) from J: its Gramian, formed only when the method reads it, given to
+        :meth:`_weights` (the path weights() shares)."""
+        if self.uses_gramian:
+            gram, exponent = _gramian(jac, with_exponent=True)
+        else:
+            gram, exponent = None, 0
+        return self._weights(jac.shape[0], gram, exponent, jac.dtype, losses)
 
-    def _check_rows(self, jac, pref):
-        if jac.shape[0] != pref.size:
-            raise ValueError(f"jacobian has {jac.shape[0]} rows but preference has "
-                             f"{pref.size} entries")
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        """(lam, scale, info) from the scaled Gramian (true G = 4^exponent gram), the dtype of the
+        Jacobian and the losses; ``against`` names the input in messages about C. A solver that
+        needs J itself overrides _solve instead."""
+        raise TypeError(f"{type(self).__name__} computes its weights from the jacobian itself "
+                        "(it overrides _solve), not from the Gramian alone: it has no weights(); "
+                        "use solve(jacobian, losses)")
+
+    def _check_rows(self, k, pref, against="jacobian"):
+        if k != pref.size:
+            raise ValueError(f"{against} has {k} rows but preference has {pref.size} entries")
 
     def reset(self):
         """Forget history (loss history, warm starts) and restart random streams."""

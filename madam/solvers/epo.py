@@ -6,7 +6,7 @@ from .._validate import Hyper, flag
 from .._validate import nonnegative as _nonnegative
 from .._inner import linprog
 
-from .base import Solver, _gramian, _ldexp, _preference
+from .base import Solver, _ldexp, _preference
 
 
 def epo_lp(gram, losses, preference, eps=1e-4, relax=False):
@@ -91,11 +91,10 @@ class EPO(Solver):
         self.eps = eps
         self.relax = relax
 
-    def _solve(self, jac, losses):
-        self._check_rows(jac, self.preference)
-        if jac.shape[0] == 1:
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        self._check_rows(k, self.preference, against)
+        if k == 1:
             return np.ones(1), 1.0, {"mode": "descent", "mu": 0.0}
-        gram, exponent = _gramian(jac, with_exponent=True)
         alpha, info = epo_lp(gram, losses, self.preference, self.eps, self.relax)
         info["gamma"] = _ldexp(info["gamma"], 2 * exponent)   # in the true Gramian's units
         return alpha, 1.0, info

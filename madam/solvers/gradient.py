@@ -61,8 +61,8 @@ class MGDA(Solver):
         self.tol = tol
         self.max_iter = max_iter
 
-    def _solve(self, jac, losses):
-        lam, info = _min_norm(_gramian(jac), self.method, self.tol, self.max_iter)
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        lam, info = _min_norm(gram, self.method, self.tol, self.max_iter)
         return lam, 1.0, info
 
     def __repr__(self):
@@ -111,10 +111,9 @@ class PCGrad(_RngMixin, Solver):
         self.seed = seed
         self._new_rng()
 
-    def _solve(self, jac, losses):
-        k = jac.shape[0]
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
         perms = [self._rng.permutation(k) for _ in range(k)]
-        w = pcgrad_weights(_gramian(jac), perms)
+        w = pcgrad_weights(gram, perms)
         total = float(w.sum())
         return w / total, total, {"weights": w}
 
@@ -255,9 +254,9 @@ class CAGrad(Solver):
         self.c = c
         self.rescale = rescale
 
-    def _solve(self, jac, losses):
-        zero_tol = 10.0 * math.sqrt(float(np.finfo(jac.dtype).eps))
-        w, info = cagrad_weights(_gramian(jac), self.c, zero_tol)
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        zero_tol = 10.0 * math.sqrt(float(np.finfo(precision).eps))
+        w, info = cagrad_weights(gram, self.c, zero_tol)
         factor = (1.0, 1.0 / (1.0 + self.c ** 2), 1.0 / (1.0 + self.c))[self.rescale]
         if info["degenerate"]:
             return w, 0.0, info
@@ -288,10 +287,8 @@ class IMTLG(Solver):
         super().__init__()
         self.rtol = rtol
 
-    def _solve(self, jac, losses):
-        gram = _gramian(jac)
-        k = gram.shape[0]
-        rtol = k * float(np.finfo(jac.dtype).eps) if self.rtol is None else self.rtol
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        rtol = k * float(np.finfo(precision).eps) if self.rtol is None else self.rtol
         evals, evecs = np.linalg.eigh(gram)
         top = float(evals.max())
         keep = evals > rtol * top if top > 0.0 else np.zeros(k, dtype=bool)
@@ -394,12 +391,10 @@ class NashMTL(Solver):
         self._alpha = np.zeros(0)
         self._calls = 0
 
-    def _solve(self, jac, losses):
-        k = jac.shape[0]
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
         warm = self._alpha if self._alpha.size == k else None
-        # the Gramian of J 2^-e (e = 0 but for extreme float64 input): alpha solves
+        # gram is the Gramian over 4^e (e = 0 but for extreme input): alpha solves
         # G alpha = 1/alpha, so the true alpha is 2^-e times the one of the scaled Gramian
-        gram, exponent = _gramian(jac, with_exponent=True)
         with np.errstate(over="ignore", under="ignore"):
             warm_s = None if warm is None else np.ldexp(warm, exponent)
         if warm_s is not None and not np.all(np.isfinite(warm_s) & (warm_s > 0.0)):
@@ -407,7 +402,7 @@ class NashMTL(Solver):
         if warm_s is not None and self._calls % self.update_weights_every != 0:
             alpha_s, info = warm_s, {"degenerate": False, "reused": True, "iterations": 0}
         else:
-            stationary = 10.0 * math.sqrt(float(np.finfo(jac.dtype).eps))
+            stationary = 10.0 * math.sqrt(float(np.finfo(precision).eps))
             alpha_s, info = nash_weights(gram, warm_s, self.tol, self.max_iter, stationary)
             info["reused"] = False
         self._calls += 1
@@ -418,8 +413,8 @@ class NashMTL(Solver):
             alpha = np.ldexp(alpha_s, -exponent)
         total = float(alpha.sum()) if np.all(np.isfinite(alpha)) else math.inf
         if not (math.isfinite(total) and np.all(alpha > 0.0)):
-            raise ValueError("jacobian's rows are too far from 1 in norm for Nash-MTL's weights "
-                             "alpha (~ 1/|g_i|) to be representable in float64")
+            raise ValueError(f"{against}'s rows are too far from 1 in norm for Nash-MTL's "
+                             "weights alpha (~ 1/|g_i|) to be representable in float64")
         self._alpha = alpha.copy()
         norm = math.sqrt(max(float(alpha_s @ gram @ alpha_s), 0.0))   # |J^T alpha|, scale-free
         clip = 1.0
@@ -521,6 +516,24 @@ def _correlation(gram, jac=None):
     return corr, root, exps, zero
 
 
+def _correlation_of_gramian(gram):
+    """:func:`_correlation` with the Gramian alone (weights(): no J to recompute rows from).
+    When a nonzero row's squared norm is below 2^-900 (where 1 / (|g_i| |g_j|) overflows for two
+    such rows and the correlation became inf / NaN), G's rows and columns are first scaled by the
+    powers of two of the rows' norms (exact), as J's rows are in the J path: the correlation is
+    then finite and as accurate as G holds those rows (subnormal entries carry fewer bits)."""
+    diag = np.diag(gram)
+    if not np.any((diag > 0.0) & (diag < 2.0 ** -900)):
+        return _correlation(gram)                   # the ordinary path: solve()'s bits
+    exps = np.zeros(gram.shape[0], dtype=np.int64)
+    rows = diag > 0.0
+    exps[rows] = np.frexp(np.sqrt(diag[rows]))[1]
+    with np.errstate(under="ignore"):
+        scaled = np.ldexp(gram, -(exps[:, None] + exps[None, :]))
+    corr, root, _, zero = _correlation(scaled)
+    return corr, root, exps, zero
+
+
 def upgrad_weights(gram, preference):
     """UPGrad's natural weights w = sum_i p_i v_i, v_i = argmin_{v >= e_i} v^T G v (the weights of
     the projection of g_i onto the dual cone {x : J x >= 0}), each by the nonnegative active-set
@@ -562,18 +575,31 @@ class UPGrad(Solver):
         self.preference = preference
 
     def _solve(self, jac, losses):
-        k = jac.shape[0]
+        # J itself, beside its Gramian: _correlation recomputes from J, rows scaled, the rows
+        # whose squared norms underflow in the Gramian (weights() has only G to go on there)
         if self.preference is not None:
-            self._check_rows(jac, self.preference)
+            self._check_rows(jac.shape[0], self.preference)
+        return self._upgrad(jac.shape[0], _gramian(jac), jac, "jacobian")
+
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        # w depends on the rows' norms only through their ratios: the exponent is not needed
+        return self._upgrad(k, gram, None, against)
+
+    def _upgrad(self, k, gram, jac, against):
+        if self.preference is not None:
+            self._check_rows(k, self.preference, against)
             pref = self.preference
         else:
             pref = np.full(k, 1.0 / k)
-        corr, root, exps, zero = _correlation(_gramian(jac), jac)
+        if jac is None:
+            corr, root, exps, zero = _correlation_of_gramian(gram)
+        else:
+            corr, root, exps, zero = _correlation(gram, jac)
         w, shift, iterations = _upgrad_scaled_weights(corr, root, exps, zero, pref)
         total = _ldexp(float(w.sum()), shift)
         if not math.isfinite(total):
-            raise ValueError("jacobian's row norms differ by more than the float64 range allows "
-                             "for UPGrad's natural weights (~ |g_i| / |g_j|)")
+            raise ValueError(f"{against}'s row norms differ by more than the float64 range "
+                             "allows for UPGrad's natural weights (~ |g_i| / |g_j|)")
         return w / float(w.sum()), total, {"iterations": iterations,
                                            "weights": _ldexp_array(w, shift)}
 

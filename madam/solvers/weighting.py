@@ -1,5 +1,6 @@
 """Weighting methods: fixed or random weights, no Gramian (linear scalarisation, Tchebycheff,
-RLW, DWA)."""
+RLW, DWA). They read only C and the losses (``uses_gramian = False``): solve() forms no Gramian
+for them, and weights() checks the given one but does not read it."""
 import numpy as np
 
 from .._validate import Hyper
@@ -14,14 +15,15 @@ class LinearScalarization(Solver):
     """
 
     name = "linear"
+    uses_gramian = False
     preference = Hyper(_preference())
 
     def __init__(self, preference):
         super().__init__()
         self.preference = preference
 
-    def _solve(self, jac, losses):
-        self._check_rows(jac, self.preference)
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        self._check_rows(k, self.preference, against)
         return self.preference.copy(), 1.0, {}
 
     def __repr__(self):
@@ -42,6 +44,7 @@ class Tchebycheff(Solver):
 
     name = "tchebycheff"
     uses_losses = True
+    uses_gramian = False
     preference = Hyper(_preference())
     ideal = Hyper(_ideal)
 
@@ -55,9 +58,9 @@ class Tchebycheff(Solver):
         if self.ideal is not None and self.ideal.size != k:
             raise ValueError(f"ideal has {self.ideal.size} entries but there are {k} objectives")
 
-    def _solve(self, jac, losses):
-        self._check_rows(jac, self.preference)
-        self._check_ideal(jac.shape[0])
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
+        self._check_rows(k, self.preference, against)
+        self._check_ideal(k)
         shifted = losses if self.ideal is None else losses - self.ideal
         values = self.preference * shifted
         ties = (values == values.max()).astype(np.float64)
@@ -84,6 +87,7 @@ class RLW(_RngMixin, Solver):
     """
 
     name = "rlw"
+    uses_gramian = False
     seed = Hyper(_seed)
     alpha = Hyper(_positive)
     distribution = Hyper(_one_of("dirichlet", "softmax-normal"))
@@ -95,8 +99,7 @@ class RLW(_RngMixin, Solver):
         self.distribution = distribution
         self._new_rng()
 
-    def _solve(self, jac, losses):
-        k = jac.shape[0]
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
         if self.distribution == "dirichlet":
             lam = self._rng.dirichlet(np.full(k, self.alpha))
         else:
@@ -126,6 +129,7 @@ class DWA(Solver):
     name = "dwa"
     uses_losses = True
     positive_losses = True
+    uses_gramian = False
     temperature = Hyper(_positive)
 
     def __init__(self, temperature=2.0):
@@ -133,8 +137,7 @@ class DWA(Solver):
         self.temperature = temperature
         self._history = np.zeros((0, 0))  # up to the two previous loss vectors, oldest first
 
-    def _solve(self, jac, losses):
-        k = jac.shape[0]
+    def _weights(self, k, gram, exponent, precision, losses, against="jacobian"):
         if self._history.shape[0] and self._history.shape[1] != k:
             raise ValueError(f"losses has {k} entries but the loss history has "
                              f"{self._history.shape[1]}; call reset() to change C")
