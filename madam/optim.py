@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from . import _core
+from . import _state
 from . import functional as F
 from ._core import ffi
 from ._validate import (Hyper, NonFiniteError, grad_list, memory_spans, nonfinite_policy,
@@ -313,28 +314,11 @@ class Optimizer:
         return f"{type(self).__name__}({len(self._params)} arrays, step {self.step_count}, {hyper})"
 
 
-def _plain(value):
-    """Undo np.savez's wrapping: 0-d arrays to Python scalars, 1-d arrays to tuples."""
-    if isinstance(value, np.ndarray):
-        value = value.item() if value.ndim == 0 else tuple(value.tolist())
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _check_counts(step_count, skipped_steps):
-    for key, value in (("step_count", step_count), ("skipped_steps", skipped_steps)):
-        if not 0 <= value <= MAX_STEP_COUNT:
-            raise ValueError(f"state_dict[{key!r}] must be in [0, 2**53], got {value}")
+    _state.check_counts(MAX_STEP_COUNT, step_count=step_count, skipped_steps=skipped_steps)
 
 
-def _scalar(sd, key, kind):
-    if key not in sd:
-        raise ValueError(f"state_dict lacks {key!r}")
-    value = _plain(sd[key])
-    if kind is int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if kind is str and isinstance(value, str):
-        return value
-    raise TypeError(f"state_dict[{key!r}] must be {kind.__name__}, got {value!r}")
+_plain, _scalar = _state.plain, _state.scalar
 
 
 # ========================================================================================= SGD

@@ -2,11 +2,11 @@
 every solver shares: the scaled float64 Gramian (from J, or from a given J J^T), its PSD clip, the
 direction d = lam @ J."""
 import math
-import numbers
 
 import numpy as np
 
 from .. import _core
+from .. import _state
 from .._validate import FLOAT_TYPES as _FLOAT_TYPES
 from .._validate import float_dtype as _float_dtype
 from .._validate import integer as _int
@@ -358,28 +358,7 @@ def _ldexp(value, exponent):
         return math.copysign(math.inf, value)
 
 
-def _sd_scalar(sd, key, kind):
-    if key not in sd:
-        raise ValueError(f"state_dict lacks {key!r}")
-    value = sd[key]
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if kind is int and isinstance(value, (numbers.Integral,)) and not isinstance(value, bool):
-        return int(value)
-    if kind is str and isinstance(value, str):
-        return value
-    raise TypeError(f"state_dict[{key!r}] must be {kind.__name__}, got {type(value).__name__}")
-
-
-def _sd_array(sd, key, shape_ok, what):
-    if key not in sd:
-        raise ValueError(f"state_dict lacks {key!r}")
-    arr = np.array(sd[key], dtype=np.float64)
-    if not shape_ok(arr.shape):
-        raise ValueError(f"state_dict[{key!r}] has shape {arr.shape}, expected {what}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"state_dict[{key!r}] must be finite")
-    return arr
+_sd_scalar, _sd_array = _state.scalar, _state.array
 
 
 # ----------------------------------------------------------------------------- base class
