@@ -38,6 +38,16 @@ def array(sd, key, shape_ok, what):
     return arr
 
 
+def check_header(sd, key, owner, what, fmt):
+    """``sd[key]`` must name the class ``owner`` (a ``what``: optimiser, solver) and
+    ``sd['format']`` must be ``fmt``."""
+    kind = scalar(sd, key, str)
+    if kind != owner:
+        raise ValueError(f"state_dict[{key!r}] is {kind!r}, this {what} is {owner}")
+    if scalar(sd, "format", int) != fmt:
+        raise ValueError(f"state_dict['format'] must be {fmt}")
+
+
 def check_counts(maximum, **counts):
     """Counters (step_count, skipped_steps, ...) must lie in [0, maximum]."""
     for key, value in counts.items():

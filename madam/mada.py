@@ -40,6 +40,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from . import _state
 from ._core import ffi
 from ._validate import Hyper, flag, grad_list, nonnegative, scale_limit, within_scale_limit
 from ._validate import betas as _betas
@@ -609,12 +610,7 @@ class MADA(Optimizer):
         """Restore a state_dict (a dict, or the mapping ``np.load`` returns). Everything is
         checked before anything is copied in; resuming reproduces the run bit for bit."""
         sd = dict(state_dict)
-        kind = _scalar(sd, "optimizer", str)
-        if kind != type(self).__name__:
-            raise ValueError(f"state_dict['optimizer'] is {kind!r}, "
-                             f"this optimiser is {type(self).__name__}")
-        if _scalar(sd, "format", int) != _STATE_FORMAT:
-            raise ValueError(f"state_dict['format'] must be {_STATE_FORMAT}")
+        _state.check_header(sd, "optimizer", type(self).__name__, "optimiser", _STATE_FORMAT)
         mode = _scalar(sd, "derivatives", str)
         if mode != self._mode:
             raise ValueError(f"state_dict['derivatives'] is {mode!r}, this optimiser uses "

@@ -118,13 +118,14 @@ def _preference(value, n_obj):
 
 
 def _solver_checkpoint(solver):
-    """What a failed step puts back into the solver: its state_dict (RLW's and PCGrad's random
-    stream, DWA's loss history, NashMTL's warm start, ...) and the attributes that describe its
-    last solve (``scale``, ``info``). The solver API has no way to solve without committing,
-    so the step saves this before solving and restores it if anything after fails. A solver
-    without state_dict/load_state_dict has no state the optimiser can see: None."""
+    """What a failed step puts back into the solver, which has already committed its solve (RLW's
+    and PCGrad's random stream, DWA's loss history, NashMTL's warm start, ``scale``, ``info``):
+    a madam Solver's own checkpoint; for a duck-typed solver its state_dict (if it has one) and
+    its ``scale`` and ``info``. None for no solver."""
     if solver is None:
         return None
+    if callable(getattr(solver, "_checkpoint", None)):
+        return solver._checkpoint()
     sd = None
     if callable(getattr(solver, "state_dict", None)) and \
             callable(getattr(solver, "load_state_dict", None)):
@@ -147,6 +148,9 @@ def solver_keys_named(prefix="solver."):
 
 
 def _solver_restore(solver, saved):
+    if callable(getattr(solver, "_checkpoint", None)):
+        solver._restore(saved)
+        return
     sd, attrs = saved
     if sd is not None:
         solver.load_state_dict(sd)

@@ -266,12 +266,7 @@ class Optimizer:
         Everything is checked before anything is copied in.
         """
         sd = dict(state_dict)
-        kind = _scalar(sd, "optimizer", str)
-        if kind != type(self).__name__:
-            raise ValueError(f"state_dict['optimizer'] is {kind!r}, "
-                             f"this optimiser is {type(self).__name__}")
-        if _scalar(sd, "format", int) != _STATE_FORMAT:
-            raise ValueError(f"state_dict['format'] must be {_STATE_FORMAT}")
+        _state.check_header(sd, "optimizer", type(self).__name__, "optimiser", _STATE_FORMAT)
         arrays = {}
         for i, (p, state) in enumerate(zip(self._params, self._state)):
             for name in state:

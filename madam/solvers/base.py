@@ -397,13 +397,13 @@ class Solver:
         # the direction is checked only after _solve has updated the history (warm starts, loss
         # records, random streams); a refusal there must leave the solver as it was, so the
         # attribute bindings and the state (whose arrays _solve may update in place) are kept
-        bindings, state = dict(self.__dict__), self._get_state()
+        saved = self._checkpoint()
         lam, scale, info = self._solve(jac, loss)
         lam = np.ascontiguousarray(lam, dtype=np.float64)
         try:
             direction = _direction(jac, self._direction_weights(lam, scale))
         except ValueError:
-            self._restore(bindings, state)
+            self._restore(saved)
             raise
         self.scale = float(scale)
         self.info = info
@@ -435,7 +435,7 @@ class Solver:
         loss = check_losses(losses, k, self.uses_losses, self.positive_losses, "gramian")
         # _weights may update the state in place before it fails (or its weights turn out not
         # finite), so everything is kept as solve() keeps it and put back on any refusal
-        bindings, state = dict(self.__dict__), self._get_state()
+        saved = self._checkpoint()
         try:
             lam, scale, info = self._weights(k, gram if self.uses_gramian else None, exponent,
                                              precision, loss, against="gramian")
@@ -444,13 +444,20 @@ class Solver:
                 raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): "
                                  "its method breaks down on this gramian and these losses")
         except Exception:
-            self._restore(bindings, state)
+            self._restore(saved)
             raise
         self.scale = float(scale)
         self.info = info
         return lam
 
-    def _restore(self, bindings, state):
+    def _checkpoint(self):
+        """What a refused call puts back: the attribute bindings and the state (whose arrays a
+        solve may update in place). Used by solve/weights and by the optimisers that solve
+        before their own step can still fail (MAdam, Scalarized)."""
+        return dict(self.__dict__), self._get_state()
+
+    def _restore(self, saved):
+        bindings, state = saved
         self.__dict__.clear()
         self.__dict__.update(bindings)
         self._set_state(state)
@@ -495,12 +502,7 @@ class Solver:
         """Restore a :meth:`state_dict` (a dict or the mapping ``np.load`` returns); everything
         is checked before anything changes."""
         sd = dict(state_dict)
-        kind = _sd_scalar(sd, "solver", str)
-        if kind != type(self).__name__:
-            raise ValueError(f"state_dict['solver'] is {kind!r}, this solver is "
-                             f"{type(self).__name__}")
-        if _sd_scalar(sd, "format", int) != _STATE_FORMAT:
-            raise ValueError(f"state_dict['format'] must be {_STATE_FORMAT}")
+        _state.check_header(sd, "solver", type(self).__name__, "solver", _STATE_FORMAT)
         self._set_state(sd)
 
     def _get_state(self):
