@@ -135,12 +135,52 @@ def gramian(jac):
     return gram
 
 
-KERNELS = ("sgd", "adam (Adam, AdamW, AMSGrad, AVGrad)", "yogi", "adan", "lion",
-           "all_finite", "triad", "gramian (BLAS syrk)",
-           "madam (MAdam: fused Fisher EMA + whitening + Adam)",
-           "amoo (Rademacher probes, Hutchinson, PU game solver)",
-           "mada (MADA, HyperAdam, AdamHD: update + hypergradient)",
-           "pareto (hypervolume, contributions, nondominated, ranks, IGD/IGD+, spacing, spread)")
+def gram_scan(jac, rows):
+    """One read of J (``jac``: any C-contiguous float array of ``rows`` x cols elements, e.g.
+    (C,) + param.shape) gives ``(G, all_finite, max_abs)``: G = J J^T as a float64 (rows, rows)
+    array (float32 entries widened first, so each product is exact), whether every element is
+    finite, and max |J| (see ``cm_gram_scan`` in cmadam.h: its summation order depends only on
+    the shape, so the bits do not depend on threads or the instruction set)."""
+    _float_array(jac, "jac")
+    cols = jac.size // rows if rows else 0
+    size = lib.cm_gram_scan_workspace(rows, cols)
+    gram = np.empty((rows, rows))
+    work = np.empty(max(size, 1))
+    finite, top = ffi.new("int *"), ffi.new("double *")
+    check_status(kernel("cm_gram_scan", jac.dtype)(exec_config(), rows, cols, pointer(jac),
+                                                   pointer(gram, True), pointer(work, True),
+                                                   size, finite, top), "gram_scan")
+    return gram, bool(finite[0]), float(top[0])
+
+
+# The kernels that are not a first-order optimiser's; those come from madam.functional's kernel
+# table (see kernels()).
+_OTHER_KERNELS = ("all_finite", "triad", "gramian (BLAS syrk)",
+                  "gram_scan (Gramian + NaN scan in one read, fixed summation order)",
+                  "madam (MAdam: fused Fisher EMA + whitening + Adam)",
+                  "amoo (Rademacher probes, Hutchinson, PU game solver)",
+                  "mada (MADA, HyperAdam, AdamHD: update + hypergradient)",
+                  "pareto (hypervolume, contributions, nondominated, ranks, IGD/IGD+, spacing, "
+                  "spread)")
+
+
+def kernels():
+    """The compiled kernels, as :func:`config` lists them: each first-order kernel of
+    :mod:`madam.functional`, with the registered optimiser classes that step through it where
+    they are not just its name (``"adam (Adam, AdamW, AMSGrad, AVGrad)"``), then the others."""
+    # imported here, not at module level: both modules import this one
+    from .functional import _KERNELS
+    from .optim import first_order
+
+    users = {}
+    for cls in first_order().values():
+        users.setdefault(cls._kernel.name, []).append(cls.__name__)
+    first = []
+    for name in _KERNELS:
+        classes = users.get(name, [])
+        plain = [c.lower() for c in classes] in ([], [name])
+        first.append(name if plain else f"{name} ({', '.join(classes)})")
+    return tuple(first) + _OTHER_KERNELS
 
 
 def config():
@@ -149,7 +189,7 @@ def config():
     return {
         "cmadam_version": ffi.string(lib.cm_version()).decode(),
         "build": ffi.string(lib.cm_build_info()).decode(),
-        "kernels": KERNELS,
+        "kernels": kernels(),
         "float_types": tuple(str(t) for t in FLOAT_TYPES),
         "blas_library": f"scipy-openblas32 {_openblas.__version__} ({_openblas.get_library()})",
         "blas_config": ffi.string(lib.cm_blas_info()).decode().strip(),

@@ -1,6 +1,10 @@
-"""Argument checking shared by the optimisers: parameter lists, gradients, hyperparameters.
+"""Argument checking shared by madam: parameter lists, gradients, hyperparameters, and the rules
+every module's arguments use (numbers in a range, a choice among options, an optional value).
 
-Every check raises before anything is modified, and every message names the argument.
+Every check raises before anything is modified, and every message names the argument. A rule is
+a function ``check(name, value) -> value`` (the validated value, possibly converted); the
+factories below (:func:`at_least`, :func:`one_of`, :func:`optional`) make rules from others, for
+:class:`Hyper` attributes and argument checks alike. Nothing here needs the compiled core.
 """
 import bisect
 import math
@@ -114,18 +118,29 @@ def grad_list(grads, params, single, param_spans):
     return list(grads), names
 
 
-# ----------------------------------------------------------------------------- hyperparameters
+# ----------------------------------------------------------------------------- numbers
+def is_real(value):
+    """Whether ``value`` is a real number, Python's or NumPy's (a bool is not a number here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_integer(value):
+    """Whether ``value`` is an integer, Python's or NumPy's (a bool is not a number here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def real(name, value, low=None, high=None, low_open=False, finite=True):
     """A real number as a float (bools are refused: they are not numbers here), finite unless
-    ``finite=False``, within [low, high] (``low_open``: > low) where given."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    ``finite=False``, within [low, high] (``low_open``: > low) where given (NaN is within no
+    bound)."""
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if finite and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value < low or (low_open and value == low)):
+    if low is not None and not (value > low or (value == low and not low_open)):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and value > high:
+    if high is not None and not value <= high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
@@ -133,24 +148,20 @@ def real(name, value, low=None, high=None, low_open=False, finite=True):
 _real = real
 
 
-def positive(name, value):
-    value = real(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
+def positive(name, value, finite=True):
+    """A real number > 0, finite unless ``finite=False`` (then +Inf passes, NaN does not)."""
+    return real(name, value, 0, low_open=True, finite=finite)
 
 
 def nonnegative(name, value):
-    value = real(name, value)
-    if value < 0.0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+    """A finite real number >= 0."""
+    return real(name, value, 0)
 
 
 def integer(name, value, minimum=None, maximum=None):
     """An int within [minimum, maximum] where given (Python or NumPy integers; bools are
     refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if not is_integer(value):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:
@@ -175,10 +186,24 @@ def real_vector(name, value):
     return arr
 
 
+def at_least(minimum):
+    """The rule "an integer >= ``minimum``"."""
+    return lambda name, value: integer(name, value, minimum)
+
+
 def closed_unit(name, value):
+    """A finite real number in [0, 1]."""
     value = _real(name, value)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def decay_rate(name, value):
+    """A finite real number in [0, 1): a decay rate (an EMA's beta)."""
+    value = _real(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
 
 
@@ -197,18 +222,38 @@ def betas(count):
             raise TypeError(f"{name} must be a tuple of {count} floats, got {value!r}") from None
         if len(items) != count:
             raise ValueError(f"{name} must have {count} entries, got {len(items)}")
+        # every entry a real number first, then the ranges (a TypeError outranks a ValueError)
         items = tuple(_real(f"{name}[{i}]", b) for i, b in enumerate(items))
-        for i, b in enumerate(items):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name}[{i}] must be in [0, 1), got {b}")
-        return items
+        return tuple(decay_rate(f"{name}[{i}]", b) for i, b in enumerate(items))
     return check
 
 
-def nonfinite_policy(name, value):
-    if value not in NONFINITE_POLICIES:
-        raise ValueError(f"{name} must be one of {NONFINITE_POLICIES}, got {value!r}")
+# ----------------------------------------------------------------------------- choices, None
+def choice(name, value, options):
+    """``value`` if it equals one of ``options`` (a bool never does: True is not 1 here), else
+    ValueError listing them."""
+    options = tuple(options)
+    try:
+        found = not isinstance(value, (bool, np.bool_)) and value in options
+    except (TypeError, ValueError):  # a value whose == is not a truth value (an array)
+        found = False
+    if not found:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def one_of(*options):
+    """The rule "one of ``options``" (see :func:`choice`)."""
+    return lambda name, value: choice(name, value, options)
+
+
+def optional(check, default=None):
+    """The rule "None, which gives ``default``, or a value passing ``check``"."""
+    return lambda name, value: default if value is None else check(name, value)
+
+
+def nonfinite_policy(name, value):
+    return choice(name, value, NONFINITE_POLICIES)
 
 
 def scale_limit(dtype):

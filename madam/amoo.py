@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._core import ffi, lib
-from ._validate import Hyper, float_dtype, integer
+from ._validate import Hyper, decay_rate, float_dtype, integer, one_of, optional
 from ._validate import nonnegative as _nonneg
 from ._validate import positive as _positive
 from ._validate import real as _real
@@ -48,34 +48,14 @@ _STATE_FORMAT = 1
 
 
 # ============================================================================ argument checks
-def _int(name, value, minimum=0):
-    return integer(name, value, minimum)
-
-
 def _uint64(name, value):
-    value = _int(name, value, 0)
+    value = integer(name, value, 0)
     if value >= 2 ** 64:
         raise ValueError(f"{name} must be < 2**64, got {value}")
     return value
 
 
-def _beta(name, value):
-    value = _real(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _choice(options):
-    def check(name, value):
-        if not isinstance(value, str) or value not in options:
-            raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
-        return value
-    return check
-
-
-def _optional_positive(name, value):
-    return None if value is None else _positive(name, value)
+_optional_positive = optional(_positive)
 
 
 def _matrix(name, value, dtype=None):
@@ -121,7 +101,7 @@ def rademacher(n, seed=0, step=0, probe=0, dtype=np.float64):
     formula is in cmadam_amoo.h): the same numbers for any thread count, and a prefix of a longer
     probe is the shorter one.
     """
-    n = _int("n", n, 0)
+    n = integer("n", n, 0)
     dt = float_dtype(dtype)
     z = np.empty(n, dtype=dt)
     _core.check_status(_core.kernel("cm_rademacher", dt)(
@@ -216,10 +196,10 @@ def hutchinson_diag(hvp, dim, n_samples=100, seed=0, step=0, dtype=np.float64,
     """
     if not callable(hvp):
         raise TypeError(f"hvp must be callable (v -> H v), got {type(hvp).__name__}")
-    dim = _int("dim", dim, 1)
-    n_samples = _int("n_samples", n_samples, 1)
+    dim = integer("dim", dim, 1)
+    n_samples = integer("n_samples", n_samples, 1)
     dt = float_dtype(dtype)
-    transform = _choice(_TRANSFORMS)("transform", transform)
+    transform = one_of(*_TRANSFORMS)("transform", transform)
     clip_min = _real("clip_min", clip_min)
     mean = _probe_products(hvp, dim, n_samples, _uint64("seed", seed), _uint64("step", step),
                            dt, "hvp")
@@ -234,8 +214,8 @@ class HutchinsonEMA:
     estimate each step, as the ICML code); beta = 0.99 is seed 002's setting.
     """
 
-    beta = Hyper(_beta)
-    transform = Hyper(_choice(_TRANSFORMS))
+    beta = Hyper(decay_rate)
+    transform = Hyper(one_of(*_TRANSFORMS))
     clip_min = Hyper(_real)
 
     def __init__(self, beta=0.99, transform="signed", clip_min=0.0):
@@ -274,7 +254,7 @@ class HutchinsonEMA:
             step = step.item()
         if isinstance(ema, np.ndarray) and ema.dtype == object and ema.ndim == 0:
             ema = ema.item()                       # None saved by np.savez
-        step = _int("state_dict['step']", step, 0)
+        step = integer("state_dict['step']", step, 0)
         if (ema is None) != (step == 0):
             raise ValueError("state_dict['ema'] must be given exactly when "
                              "state_dict['step'] > 0")
@@ -385,14 +365,14 @@ class _PU:
 
 def _pu_args(tau, iters, eta, w_min, tol, matvec, m):
     tau = _nonneg("tau", tau)
-    iters = _int("iters", iters, 0)
+    iters = integer("iters", iters, 0)
     eta = _optional_positive("eta", eta)
     w_min = _nonneg("w_min", w_min)
     if w_min * m > 1.0 + 1e-12:
         raise ValueError(f"w_min must be <= 1/m = {1.0 / m} (m = {m} weights), got {w_min}")
     w_min = min(w_min, 1.0 / m)
     tol = _nonneg("tol", tol)
-    matvec = _choice(_MATVEC)("matvec", matvec)
+    matvec = one_of(*_MATVEC)("matvec", matvec)
     return tau, iters, eta, w_min, tol, matvec
 
 
@@ -455,7 +435,7 @@ def pamoo_weights(A, f, w0=None, lr=3e-3, iters=1000, w_min=1e-6):
         raise ValueError(f"f must be {m} finite numbers, got {f}")
     f = f.astype(a.dtype)
     lr = _positive("lr", lr)
-    iters = _int("iters", iters, 0)
+    iters = integer("iters", iters, 0)
     w_min = _nonneg("w_min", w_min)
     top = _lambda_max(a)
     if lr * top >= 1.0:       # Python floats: an overflowing product is inf, still refused

@@ -44,8 +44,8 @@ import numpy as np
 
 from . import _core
 from ._core import ffi
-from ._validate import (FLOAT_TYPES, betas, closed_unit, flag, float_dtype, integer, nonnegative,
-                        within_scale_limit)
+from ._validate import (FLOAT_TYPES, betas, choice, closed_unit, flag, float_dtype, integer,
+                        nonnegative, within_scale_limit)
 
 __all__ = ["sgd", "adam", "yogi", "adan", "lion", "apply_at", "ADAM_VARIANTS", "MAX_STEP"]
 
@@ -158,9 +158,7 @@ def _check_nesterov(momentum, dampening, nesterov):
 
 def _adam_mode(variant):
     """(C variant constant, decoupled flag, aux buffer name or None) of an adam variant name."""
-    if not isinstance(variant, str) or variant not in ADAM_VARIANTS:
-        raise ValueError(f"variant must be one of {tuple(ADAM_VARIANTS)}, got {variant!r}")
-    c_name, decoupled, aux = ADAM_VARIANTS[variant]
+    c_name, decoupled, aux = ADAM_VARIANTS[choice("variant", variant, ADAM_VARIANTS)]
     return getattr(_core.lib, c_name), decoupled, aux
 
 
@@ -361,9 +359,7 @@ def apply_at(kernel, dtype, size, param, grad, *buffers, step=None, variant="ada
     checkable from an address, so the caller's responsibility: that each range is valid,
     writable (all but grad), contiguous and stays alive for the call. No NaN scan. Returns None.
     """
-    if not isinstance(kernel, str) or kernel not in _KERNELS:
-        raise ValueError(f"kernel must be one of {tuple(_KERNELS)}, got {kernel!r}")
-    spec = _KERNELS[kernel]
+    spec = _KERNELS[choice("kernel", kernel, _KERNELS)]
     dtype = float_dtype(dtype)
     size = integer("size", size, 0)
     if size * dtype.itemsize >= 2 ** 63:  # no real buffer is this large; C takes a size_t

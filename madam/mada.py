@@ -35,14 +35,14 @@ Classes: :class:`MADA`; :class:`HyperAdam` (Adam learning beta1 and beta2); :cla
 """
 import collections
 import math
-import numbers
 
 import numpy as np
 
 from . import _core
 from . import _state
 from ._core import ffi
-from ._validate import Hyper, flag, grad_list, nonnegative, scale_limit, within_scale_limit
+from ._validate import (Hyper, at_least, choice, closed_unit, decay_rate, flag, grad_list,
+                        is_integer, is_real, nonnegative, one_of, scale_limit, within_scale_limit)
 from ._validate import betas as _betas
 from ._validate import real as _validate_real
 from .optim import Optimizer, _check_counts, _plain, _scalar
@@ -100,26 +100,12 @@ def _real(name, value):  # a real number, Inf and NaN allowed (checked where the
     return _validate_real(name, value, finite=False)
 
 
-_finite = _validate_real
-
-
 def _check_coefficient(name, value, coefficient=None):
-    """``coefficient``: which one (default: ``name``); ``name`` is what messages call it."""
-    value = _finite(name, value)
+    """``coefficient``: which one (default: ``name``); ``name`` is what messages call it. The
+    betas are decay rates in [0, 1), the others weights in [0, 1]."""
     if (coefficient or name) in ("beta1", "beta2", "beta3"):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {value}")
-    elif not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
-
-def _nonneg_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
+        return decay_rate(name, value)
+    return closed_unit(name, value)
 
 
 def _clip(name, value):
@@ -129,25 +115,23 @@ def _clip(name, value):
     return value
 
 
-def _choice(options):
-    def check(name, value):
-        if value not in options:
-            raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
-        return value
-    return check
+def _merged(name, value, base, known, what, check):
+    """``base`` updated from the dict ``value``: its keys must be in ``known`` (else ValueError
+    calling them unknown ``what``), each value passes ``check(label, value, key)``."""
+    unknown = sorted(set(value) - set(known), key=str)
+    if unknown:
+        raise ValueError(f"{name} has unknown {what} {unknown}; known: {known}")
+    out = dict(base)
+    for key, v in value.items():
+        out[key] = check(f"{name}[{key!r}]", v, key)
+    return out
 
 
 def _coefficient_dict(name, value, base):
     """A dict of coefficients merged onto ``base`` (unknown names rejected)."""
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict of coefficients, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(COEFFICIENTS), key=str)
-    if unknown:
-        raise ValueError(f"{name} has unknown coefficients {unknown}; known: {COEFFICIENTS}")
-    out = dict(base)
-    for key, v in value.items():
-        out[key] = _check_coefficient(f"{name}[{key!r}]", v, key)
-    return out
+    return _merged(name, value, base, COEFFICIENTS, "coefficients", _check_coefficient)
 
 
 def _init_coefficients(init):
@@ -160,9 +144,7 @@ def _init_coefficients(init):
 
 def _hyper_rate(name, value):
     """One hyper learning rate: finite, >= 0 and <= _HYPER_LR_MAX (named in the error)."""
-    rate = _finite(name, value)
-    if rate < 0.0:
-        raise ValueError(f"{name} must be >= 0, got {rate}")
+    rate = nonnegative(name, value)
     if rate > _HYPER_LR_MAX:
         raise ValueError(f"{name} must be <= {_HYPER_LR_MAX:.4g} (finfo(float64).max ** 0.25, "
                          f"the bound on scale hyperparameters), got {rate}")
@@ -170,25 +152,20 @@ def _hyper_rate(name, value):
 
 
 def _hyper_lr_dict(value, base):
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if is_real(value):
         rate = _hyper_rate("hyper_lr", value)
         return {k: rate for k in LEARNABLE}
     if not isinstance(value, dict):
         raise TypeError(f"hyper_lr must be a float or a dict, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(LEARNABLE), key=str)
-    if unknown:
-        raise ValueError(f"hyper_lr has unknown names {unknown}; known: {LEARNABLE}")
-    out = dict(base)
-    for key, v in value.items():
-        out[key] = _hyper_rate(f"hyper_lr[{key!r}]", v)
-    return out
+    return _merged("hyper_lr", value, base, LEARNABLE, "names",
+                   lambda label, v, key: _hyper_rate(label, v))
 
 
 def _history_limit(value):
     """None (unbounded, by explicit choice) or an int >= 0 (rows kept)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+    if not is_integer(value):
         raise TypeError(f"history_limit must be an int >= 0 or None, got {value!r}")
     if value < 0:
         raise ValueError(f"history_limit must be >= 0 (None: unbounded), got {value}")
@@ -260,11 +237,11 @@ class MADA(Optimizer):
 
     lr = Hyper(nonnegative, scale=True)
     eps = Hyper(nonnegative, scale=True)
-    hyper_start = Hyper(_nonneg_int)
+    hyper_start = Hyper(at_least(0))
     hyper_clip = Hyper(_clip)
     v_init = Hyper(nonnegative, scale=True)
-    first_diff = Hyper(_choice(tuple(_FIRST_DIFF)))
-    n_init = Hyper(_choice(tuple(_N_INIT)))
+    first_diff = Hyper(one_of(*_FIRST_DIFF))
+    n_init = Hyper(one_of(*_N_INIT))
     detach_vbar = Hyper(flag)
     lion_betas = Hyper(_betas(2))
     # Logical state names (as in state_dict) that stay >= 0: v's blend c g^2 + (1 - c)(v +
@@ -278,8 +255,7 @@ class MADA(Optimizer):
                  n_init="zero", detach_vbar=False, lion_betas=(0.95, 0.98),
                  derivatives="recompute", hyper_delay=False, nonfinite="raise",
                  history_limit=DEFAULT_HISTORY_LIMIT):
-        if derivatives not in _MODES:
-            raise ValueError(f"derivatives must be one of {_MODES}, got {derivatives!r}")
+        choice("derivatives", derivatives, _MODES)
         self._delay = flag("hyper_delay", hyper_delay)
         if self._delay and derivatives != "recompute":
             raise ValueError("hyper_delay=True needs derivatives='recompute' (the fused pass "

@@ -158,6 +158,39 @@ def _solver_restore(solver, saved):
         setattr(solver, name, value)
 
 
+def _reads_gramian_only(solver):
+    """Whether ``solver.weights(G)`` gives the lambda ``solver.solve(J)`` would (a madam solver
+    whose method reads J only through its Gramian), so that MAdam need not hand it J."""
+    return callable(getattr(solver, "reads_gramian_only", None)) and solver.reads_gramian_only()
+
+
+def _scan(jacs, names, c):
+    """One read of each (C,) + shape array (``cm_gram_scan``): ``(G, bad)``, G the float64 sum of
+    the arrays' Gramians J_k J_k^T (= J J^T of the concatenation, without forming it) and bad
+    the name of the first array holding NaN or Inf (None if none; G is then None). G is None as
+    well where solve() must see J itself: float64 entries beyond 2^+-128 (solve() rescales J
+    by a power of two first, which a Gramian of the unscaled J cannot undo), a squared row norm
+    lost to underflow, or mixed dtypes."""
+    from .solvers.base import _GRAM_EXPONENT
+
+    gram = np.zeros((c, c))
+    usable = True
+    for name, j in zip(names, jacs):
+        g, finite, top = _core.gram_scan(j, c)
+        if not finite:
+            return None, name
+        gram += g
+        if j.dtype != jacs[0].dtype or (j.dtype == np.float64 and top > 0.0
+                                        and abs(math.frexp(top)[1]) > _GRAM_EXPONENT):
+            usable = False
+    # a row whose squared norm is below 2^-900 has lost bits to underflow in G (or all of them:
+    # rows of ~1e-170 next to rows of ~1 give G_ii = 0 with nonzero G_ij); solve() recomputes
+    # such rows from J scaled row by row (UPGrad), which a Gramian cannot
+    if np.any(np.diag(gram) < 2.0 ** -900):
+        usable = False
+    return (gram if usable else None), None
+
+
 def _pow(base, exponents):
     """base ** e for an integer array e, by libm's pow per distinct exponent (the value Python's
     ``base ** t`` gives), so every mode computes its bias corrections with the same bits."""
@@ -551,7 +584,14 @@ class MAdam(Optimizer):
         if dirs is not None:
             arrays += list(zip(["direction"] if self._single else
                                [f"direction[{i}]" for i in range(len(dirs))], dirs))
-        if not self._inputs_finite(arrays):
+        # With a solver that reads J only through its Gramian, one C pass per array gives the
+        # Gramian and the NaN/Inf scan; the kernel's pass is the second and last read of J.
+        gram = None
+        if lam is None and dirs is None and _reads_gramian_only(self._solver):
+            gram, bad = _scan(jacs, names, c)
+            if bad is not None and self.nonfinite != "ignore":
+                return self._found_nonfinite(bad)
+        elif not self._inputs_finite(arrays):
             return False
 
         # Compute: a layout of our own on the first step, the sample on a copy of the stream,
@@ -564,7 +604,7 @@ class MAdam(Optimizer):
         saved_solver = None if lam is not None else _solver_checkpoint(self._solver)
         try:
             if lam is None:
-                lam = self._solve(jacs, losses, c)
+                lam = self._solve(jacs, losses, c, gram)
             t = self.step_count + 1
             plan, counters = self._plan(lam, t, n_rows, chosen, lay)
             cfg = ffi.new("cm_madam_config *")
@@ -600,12 +640,16 @@ class MAdam(Optimizer):
         self.step_count = t
         return True
 
-    def _solve(self, jacs, losses, c):
-        if self._single:
-            full = jacs[0].reshape(c, -1)
+    def _solve(self, jacs, losses, c, gram):
+        """The solver's lambda: from the Gramian ``gram`` of :func:`_scan` where there is one,
+        else by ``solve`` on J (the arrays concatenated for a list of params)."""
+        if gram is not None:
+            lam = self._solver.weights_of_scan(gram, losses, jacs[0].dtype)
+        elif self._single:
+            lam, _ = self._solver.solve(jacs[0].reshape(c, -1), losses)
         else:
-            full = np.concatenate([j.reshape(c, -1) for j in jacs], axis=1)
-        lam, _ = self._solver.solve(full, losses)
+            lam, _ = self._solver.solve(np.concatenate([j.reshape(c, -1) for j in jacs], axis=1),
+                                        losses)
         lam = np.array(lam, dtype=np.float64).ravel()
         if lam.size != c or not np.all(np.isfinite(lam)):
             raise ValueError(f"the solver {type(self._solver).__name__} returned lambda {lam}: "

@@ -215,13 +215,18 @@ class Optimizer:
             return True
         for name, a in named_arrays:
             if not _core.all_finite(a):
-                if self.nonfinite == "skip":
-                    self.skipped_steps += 1
-                    return False
-                raise NonFiniteError(
-                    f"{name} contains NaN or Inf; nothing was updated "
-                    "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
+                return self._found_nonfinite(name)
         return True
+
+    def _found_nonfinite(self, name):
+        """The policy for an input ``name`` found to hold NaN/Inf (by a scan of the caller's):
+        False (skipped and counted) under "skip", else NonFiniteError."""
+        if self.nonfinite == "skip":
+            self.skipped_steps += 1
+            return False
+        raise NonFiniteError(
+            f"{name} contains NaN or Inf; nothing was updated "
+            "(nonfinite='raise'; use nonfinite='skip' to skip such steps)")
 
     @_guarded_step
     def step(self, grads):

@@ -19,6 +19,7 @@ Conventions
 import numpy as np
 
 from ._core import check_status, exec_config, ffi, lib
+from ._validate import choice, flag
 
 __all__ = ["hypervolume", "hv_contributions", "is_nondominated", "filter_dominated",
            "pareto_rank", "igd", "igd_plus", "spacing", "spread"]
@@ -75,15 +76,8 @@ def _ref_point(value, name, n_obj):
     return arr
 
 
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def _config(algorithm="auto", keep_weakly=False, ignore_dominated=True):
-    if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {tuple(_ALGORITHMS)}, got {algorithm!r}")
+    choice("algorithm", algorithm, _ALGORITHMS)
     cfg = ffi.new("cm_pareto_config *")
     lib.cm_pareto_config_default(cfg)
     cfg.algorithm = _ALGORITHMS[algorithm]
@@ -146,7 +140,7 @@ def hv_contributions(points, ref, *, ignore_dominated=True, algorithm="auto"):
     """
     pts = _point_set(points, "points")
     r = _ref_point(ref, "ref", pts.shape[1])
-    cfg = _config(algorithm, ignore_dominated=_flag(ignore_dominated, "ignore_dominated"))
+    cfg = _config(algorithm, ignore_dominated=flag("ignore_dominated", ignore_dominated))
     n = pts.shape[0]
     out = np.zeros(n, dtype=np.float64)
     if n == 0:
@@ -171,7 +165,7 @@ def is_nondominated(points, *, keep_weakly=False, algorithm="auto"):
     O(M N |front|), in parallel.
     """
     pts = _point_set(points, "points")
-    cfg = _config(algorithm, keep_weakly=_flag(keep_weakly, "keep_weakly"))
+    cfg = _config(algorithm, keep_weakly=flag("keep_weakly", keep_weakly))
     n = pts.shape[0]
     mask = np.zeros(n, dtype=np.bool_)
     if n == 0:

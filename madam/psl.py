@@ -43,6 +43,7 @@ import math
 
 import numpy as np
 
+from ._validate import choice
 from .madam_opt import MAdam
 from .optim import SGD, Adam
 from .study import mean_pairwise
@@ -197,8 +198,7 @@ def train(problem, method, lr, seed, steps, eval_prefs, checkpoints=None, hidden
     gradient noise has its own generator (seed + 10_000), so paired runs of different methods
     see the same initialisation, preferences and noise draws.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    choice("method", method, METHODS)
     checkpoints = {steps} if checkpoints is None else set(checkpoints)
     rng = np.random.default_rng(seed)
     noise_rng = np.random.default_rng(seed + 10_000)

@@ -46,6 +46,9 @@ class Shifted:
         self.name = problem.name
 
     def __getattr__(self, name):
+        # unpickling looks attributes up before __init__ ran (no _p yet): no recursion there
+        if name == "_p" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self._p, name)
 
     def losses(self, x, batch=None):

@@ -13,6 +13,25 @@ same order and no fused multiply-adds).
 
 Constructor defaults equal madam's, so ``Ref(p, **kw)`` and ``madam.X(params, **kw)`` take the same
 keyword arguments (except ``nonfinite``).
+
+Each class also carries the test settings of its optimiser, which ``tests/cases.py`` collects into
+the tables every table-driven test runs over (a new optimiser adds them here and nowhere else):
+
+* ``defaults``: the constructor signature of the API contract, defaults included (docs:
+  notes/python_api.md); test_api.py checks both madam's class and this reference against it.
+* ``cases``: ``(id, kwargs)`` pairs; the first, ``"<Name>-defaults"``, sets only lr, the others
+  switch on the non-default paths. The learning rates make both test problems (Rosenbrock with
+  gradients ~2e2 at the start, the quadratic with Hessian eigenvalues up to 1e3) move visibly in
+  200 steps yet stay finite: plain/heavy-ball SGD needs lr * L < 2 (1 + momentum), i.e.
+  lr < 2e-3 at L ~ 1.3e3, so SGD gets lr = 2e-4; the Adam family's steps are ~lr per element,
+  so lr = 1e-2 (0.01 per step, up to ~2 in 200 steps); Lion's steps are exactly lr per element.
+* ``full_cases``: the ids of the cases with the most paths switched on, for the tests that check
+  plumbing rather than arithmetic (state round trips, threads).
+* ``nonnegative``: the state buffers (state_dict names) that are second moments, >= 0 in every
+  reachable state. An independent list, written from the formulas here, so that test_state.py
+  catches a class that forgets to declare one in ``_nonnegative_buffers``.
+
+The attributes are not inherited: each class states its own (test_runs.py checks that).
 """
 
 import math
@@ -47,6 +66,16 @@ class SGD(_Ref):
             g   = g + momentum * buf  if nesterov  else  g = buf
         p = p - lr * g
     """
+
+    defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)
+    cases = (
+        ("SGD-defaults", dict(lr=2e-4)),
+        ("SGD-momentum-dampening-wd",
+         dict(lr=2e-4, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
+        ("SGD-nesterov-wd", dict(lr=2e-4, momentum=0.9, nesterov=True, weight_decay=1e-2)),
+    )
+    full_cases = ("SGD-momentum-dampening-wd", "SGD-nesterov-wd")
+    nonnegative = ()
 
     def __init__(self, p, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(p)
@@ -84,6 +113,14 @@ class Adam(_Ref):
     m, v, aux start at zero.
     """
 
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    cases = (
+        ("Adam-defaults", dict(lr=1e-2)),
+        ("Adam-wd-betas", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2)),
+    )
+    full_cases = ("Adam-wd-betas",)
+    nonnegative = ("exp_avg_sq",)
+
     decoupled = False
 
     def __init__(self, p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -111,6 +148,14 @@ class Adam(_Ref):
 class AdamW(Adam):
     """AdamW (Loshchilov & Hutter): Adam with decoupled decay ``p = p * (1 - lr * wd)`` first."""
 
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+    cases = (
+        ("AdamW-defaults", dict(lr=1e-2)),
+        ("AdamW-wd", dict(lr=1e-2, betas=(0.85, 0.995), weight_decay=0.1)),
+    )
+    full_cases = ("AdamW-wd",)
+    nonnegative = ("exp_avg_sq",)
+
     decoupled = True
 
     def __init__(self, p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
@@ -120,6 +165,14 @@ class AdamW(Adam):
 class AMSGrad(Adam):
     """AMSGrad (Reddi et al.): Adam with ``s = aux = max(aux, v)`` (uncorrected v, as torch)."""
 
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    cases = (
+        ("AMSGrad-defaults", dict(lr=1e-2)),
+        ("AMSGrad-wd", dict(lr=1e-2, weight_decay=1e-2)),
+    )
+    full_cases = ("AMSGrad-wd",)
+    nonnegative = ("exp_avg_sq", "max_exp_avg_sq")
+
     def _second_moment(self):
         self.aux = np.maximum(self.aux, self.v)
         return self.aux
@@ -127,6 +180,14 @@ class AMSGrad(Adam):
 
 class AVGrad(Adam):
     """AVGrad (MADA): Adam with ``s = aux = (v + (t - 1) * aux) / t``, the time average of v."""
+
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    cases = (
+        ("AVGrad-defaults", dict(lr=1e-2)),
+        ("AVGrad-wd", dict(lr=1e-2, weight_decay=1e-2)),
+    )
+    full_cases = ("AVGrad-wd",)
+    nonnegative = ("exp_avg_sq", "avg_exp_avg_sq")
 
     def _second_moment(self):
         t = self.t
@@ -145,6 +206,15 @@ class Yogi(_Ref):
         v  = v - ((1 - beta2) * sign(v - g2)) * g2
         p  = p - (lr / bc1) * (m / (sqrt(v) / sqrt(bc2) + eps))
     """
+
+    defaults = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-3, weight_decay=0.0,
+                    initial_accumulator=1e-6)
+    cases = (
+        ("Yogi-defaults", dict(lr=1e-2)),
+        ("Yogi-wd-acc", dict(lr=1e-2, weight_decay=1e-2, initial_accumulator=1e-2, eps=1e-4)),
+    )
+    full_cases = ("Yogi-wd-acc",)
+    nonnegative = ("exp_avg_sq",)
 
     def __init__(self, p, lr=1e-2, betas=(0.9, 0.999), eps=1e-3, weight_decay=0.0,
                  initial_accumulator=1e-6):
@@ -181,6 +251,15 @@ class Adan(_Ref):
         prev = g
     """
 
+    defaults = dict(lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, weight_decay=0.0, proximal=True)
+    cases = (
+        ("Adan-defaults", dict(lr=1e-2)),
+        ("Adan-proximal-wd", dict(lr=1e-2, weight_decay=2e-2, proximal=True)),
+        ("Adan-decoupled-wd", dict(lr=1e-2, weight_decay=2e-2, proximal=False)),
+    )
+    full_cases = ("Adan-proximal-wd", "Adan-decoupled-wd")
+    nonnegative = ("exp_avg_sq",)
+
     def __init__(self, p, lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, weight_decay=0.0,
                  proximal=True):
         super().__init__(p)
@@ -214,6 +293,14 @@ class Lion(_Ref):
         p = p - lr * sign(c)
         m = beta2 * m + (1 - beta2) * g
     """
+
+    defaults = dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
+    cases = (
+        ("Lion-defaults", dict(lr=1e-3)),
+        ("Lion-wd", dict(lr=1e-3, betas=(0.95, 0.98), weight_decay=0.1)),
+    )
+    full_cases = ("Lion-wd",)
+    nonnegative = ()
 
     def __init__(self, p, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
         super().__init__(p)

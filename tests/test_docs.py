@@ -58,6 +58,10 @@ def test_fence_parser(tmp_path):
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_examples_run(page, tmp_path, monkeypatch):
+    if page.name.startswith("torch") and not os.environ.get("CI"):
+        # madam.torch's pages train torch models; in CI the test-peers extra holds torch
+        pytest.importorskip("torch", reason="torch is in the test-peers extra: pip install -e "
+                            "'.[test-peers]' (or madam[torch])")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,6 +94,51 @@ def test_rst_in_docstrings_becomes_markdown():
                    "a &= b \\\\\nc &= d\n\\end{aligned}\n\\]\n\nthen `run`.\n\n"
                    "    \\[\n    x = 1\n    \\]\n\n")
     assert module.rst_to_markdown("Losses::\n\n    f = 1\n") == "Losses:\n\n    f = 1\n"
+
+
+def _registry_hook():
+    spec = importlib.util.spec_from_file_location("registry_tables",
+                                                  ROOT / "docs/hooks/registry_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_registry_tables_are_current():
+    """The tables of optimisers, solvers and problems are generated from the registries; the
+    copies the pages keep (so that they read on GitHub) must be the current ones, and every
+    table appears somewhere."""
+    hook = _registry_hook()
+    assert hook.stale(ROOT) == [], ("a registry changed: run python docs/hooks/registry_tables.py "
+                                    "to rewrite the pages' tables")
+    used = {m.group("name") for page in hook.pages(ROOT)
+            for m in hook.BLOCK.finditer(page.read_text(encoding="utf-8"))}
+    assert used == set(hook.TABLES)
+    with pytest.raises(ValueError, match="unknown registry table 'nope'"):
+        hook.refresh("<!-- registry: nope -->\n<!-- /registry -->")
+    # a table is rebuilt from the registry, whatever the page held
+    text = hook.refresh("<!-- registry: first-order -->\nstale\n<!-- /registry -->")
+    assert "stale" not in text and "| `AMSGrad` | `amsgrad` |" in text
+
+
+def test_every_registered_name_has_its_docs_section():
+    """What the registries cannot give, a formula, is each class's section: every first-order
+    optimiser has a heading on the optimisers page, every solver a row in the toolkit's table of
+    formulas."""
+    import madam
+
+    optimizers = (ROOT / "docs/optimizers.md").read_text(encoding="utf-8")
+    headings = " ".join(re.findall(r"^## (.+)$", optimizers, re.M))
+    for cls in madam.optim.first_order().values():
+        assert re.search(rf"\b{cls.__name__}\b", headings), \
+            f"docs/optimizers.md has no section for {cls.__name__}"
+    toolkit = (ROOT / "docs/toolkit.md").read_text(encoding="utf-8")
+    table = toolkit[toolkit.index("| solver | weights, as computed | scale |"):]
+    table = table[:table.index("\n\n")]
+    formula_rows = [line.split(" | ")[0] for line in table.splitlines()[2:]]
+    for name in madam.solvers.SOLVERS:
+        assert any(f"`{name}`" in cell for cell in formula_rows), \
+            f"docs/toolkit.md has no formula row for {name!r}"
 
 
 # <link rel=...> values that name a related page rather than make the browser fetch something

@@ -120,6 +120,15 @@ KERNEL_CASES = {
 }
 
 
+def test_every_kernel_has_its_bad_input_case():
+    """KERNEL_CASES is written per kernel; a kernel added to madam.functional's table without
+    its row here would go untested for bad input, so this fails instead."""
+    assert set(KERNEL_CASES) == set(F._KERNELS)
+    for name, (fn, arrays, _) in KERNEL_CASES.items():
+        assert fn is getattr(F, name)
+        assert [a for a, _ in arrays[:2]] == ["param", "grad"], name
+
+
 def _fresh(kernel, dtype=np.float64):
     """Valid arrays (distinct values, second moments >= 0) for a kernel's arguments."""
     rng = np.random.default_rng(7)

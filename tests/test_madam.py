@@ -168,8 +168,44 @@ def test_list_of_params_equals_flat_vector():
                 for o, s, sh in zip(np.cumsum([0] + sizes[:-1]), sizes, shapes)]
         opt_flat.step(jac)
         opt_list.step(jacs)
-        np.testing.assert_array_equal(opt_flat.last_preference, opt_list.last_preference)
-    np.testing.assert_array_equal(np.concatenate([p.ravel() for p in parts]), flat)
+        # a list's Gramian is the sum of its arrays' Gramians (J is never concatenated), which
+        # rounds differently from the Gramian of the flat vector: lambda agrees to rounding
+        np.testing.assert_allclose(opt_flat.last_preference, opt_list.last_preference,
+                                   rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.concatenate([p.ravel() for p in parts]), flat, rtol=1e-11,
+                               atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["mgda", "upgrad", "cagrad", "imtlg", "nashmtl", "pcgrad",
+                                    "rlw", "dwa"])
+def test_solver_lambda_is_solves_and_a_list_sums_gramians(solver, dtype):
+    """MAdam forms the Gramian in its NaN-scan pass and asks solver.weights, never handing J to
+    the solver: a single array's lambda is the one solve(J) gives, bit for bit (solve forms the
+    same Gramian), and a list's is weights_of_scan() of the sum of the arrays' Gramians."""
+    rng = np.random.default_rng(11)
+    shapes = [(40, 3), (7,), (2, 50)]
+    n = sum(int(np.prod(s)) for s in shapes)
+    losses = np.array([1.0, 2.0, 0.5])
+    flat = rng.standard_normal(n).astype(dtype)
+    parts = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    opt_flat = MAdam(flat, solver=solvers.SOLVERS[solver](), lr=1e-3)
+    opt_list = MAdam(parts, solver=solvers.SOLVERS[solver](), lr=1e-3)
+    twin_flat, twin_list = solvers.SOLVERS[solver](), solvers.SOLVERS[solver]()
+    for _ in range(3):
+        jac = rng.standard_normal((3, n)).astype(dtype)
+        jacs = [rng.standard_normal((3,) + s).astype(dtype) for s in shapes]
+        lam_solve, _ = twin_flat.solve(jac, losses)
+        opt_flat.step(jac, losses)
+        np.testing.assert_array_equal(opt_flat.last_preference, lam_solve)
+        gram = sum(j.reshape(3, -1).astype(np.float64) @ j.reshape(3, -1).T.astype(np.float64)
+                   for j in jacs)
+        opt_list.step(jacs, losses)
+        summed = sum(madam._core.gram_scan(j, 3)[0] for j in jacs)
+        lam_weights = twin_list.weights_of_scan(summed, losses, dtype)
+        np.testing.assert_array_equal(opt_list.last_preference, lam_weights)
+        # and the summed Gramian is J J^T of the concatenation, to rounding
+        np.testing.assert_allclose(summed, gram, rtol=1e-12, atol=1e-12 * np.abs(gram).max())
 
 
 # ============================================================================ 2. fixed preference
@@ -750,3 +786,69 @@ def test_threads_bit_identical():
     finally:
         madam.set_num_threads(old)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_a_step_reads_the_jacobian_twice(monkeypatch):
+    """With a Gramian-only solver: one cm_gram_scan pass per array (Gramian and NaN scan) and the
+    kernel; no separate NaN scan, no solve() (no lam @ J), no concatenation of a list."""
+    rng = np.random.default_rng(2)
+    parts = [rng.standard_normal((30,)), rng.standard_normal((4, 5))]
+    jacs = [rng.standard_normal((3,) + p.shape) for p in parts]
+    opt = MAdam(parts, solver=solvers.MGDA(), lr=1e-3)
+    scans, calls = [], []
+    real_scan = madam._core.gram_scan
+    monkeypatch.setattr(madam._core, "gram_scan",
+                        lambda j, r: scans.append(j.shape) or real_scan(j, r))
+    real_all_finite = madam._core.all_finite
+
+    def all_finite(x):  # the solvers' own C-sized checks (of lambda) are not reads of J
+        if any(np.shares_memory(x, j) for j in jacs):
+            calls.append("all_finite")
+        return real_all_finite(x)
+
+    monkeypatch.setattr(madam._core, "all_finite", all_finite)
+    real_concatenate = np.concatenate
+
+    def concatenate(arrays, *args, **kwargs):
+        arrays = list(arrays)
+        if any(isinstance(a, np.ndarray) and np.shares_memory(a, j) for a in arrays for j in jacs):
+            calls.append("concatenate")
+        return real_concatenate(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(np, "concatenate", concatenate)
+    monkeypatch.setattr(type(opt.solver), "solve", lambda *a, **k: calls.append("solve"))
+    assert opt.step(jacs, np.ones(3))
+    assert scans == [(3, 30), (3, 4, 5)] and calls == []
+
+
+@pytest.mark.parametrize("nonfinite", ["raise", "skip"])
+def test_the_gramian_pass_names_a_nonfinite_array(nonfinite):
+    rng = np.random.default_rng(4)
+    parts = [rng.standard_normal(6), rng.standard_normal(5)]
+    jacs = [rng.standard_normal((2, 6)), rng.standard_normal((2, 5))]
+    jacs[1][1, 3] = np.inf
+    before = [p.copy() for p in parts]
+    opt = MAdam(parts, solver=solvers.MGDA(), nonfinite=nonfinite)
+    if nonfinite == "raise":
+        with pytest.raises(madam.NonFiniteError, match=r"jacobian\[1\]"):
+            opt.step(jacs)
+    else:
+        assert opt.step(jacs) is False and opt.skipped_steps == 1
+    assert opt.step_count == 0
+    for p, b in zip(parts, before):
+        np.testing.assert_array_equal(p, b)
+
+
+@pytest.mark.parametrize("solver", ["mgda", "upgrad", "nashmtl"])
+def test_underflowing_row_norms_take_solves_path(solver):
+    """A row of ~1e-170 next to rows of ~1: its squared norm underflows to 0 in the Gramian while
+    its products with the other rows do not (no Gramian of a real matrix looks like that, so
+    weights() would refuse it); MAdam's lambda is still the one solve() gives, bit for bit."""
+    rng = np.random.default_rng(8)
+    jac = rng.standard_normal((3, 40))
+    jac[0] *= 1e-170
+    x = rng.standard_normal(40)
+    opt = MAdam(x, solver=solvers.SOLVERS[solver](), lr=1e-3)
+    opt.step(jac, np.ones(3))
+    lam, _ = solvers.SOLVERS[solver]().solve(jac, np.ones(3))
+    np.testing.assert_array_equal(opt.last_preference, lam)

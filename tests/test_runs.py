@@ -367,7 +367,25 @@ def test_errors_that_are_not_divergence_propagate():
     # EPO takes logarithms of the losses: the CAGrad toy's negative losses are an error
     with pytest.raises(ValueError, match="losses"):
         run("cagrad_toy", "epo", "adam", preferences=[0.5, 0.5], seeds=[0], steps=500,
-            lr=0.5)
+            lr=0.5, errors="raise")
+
+
+def test_errors_are_recorded_as_failed_runs_by_default():
+    """Issue 15: an error (not a divergence) fails its run only; the grid goes on, the row says
+    what failed, and a warning at the end gives the count and the first error."""
+    with pytest.warns(RuntimeWarning, match=r"1 of 3 runs failed.*run 2 .*losses must be > 0"):
+        res = run("cagrad_toy", {"ok": "mgda", "bad": "epo"}, "adam", preferences=[0.5, 0.5],
+                  seeds=[0], steps=500, lr={("ok", "adam"): [0.5, 0.1], ("bad", "adam"): 0.5})
+    np.testing.assert_array_equal(res.failed, [False, False, True])
+    assert not res.diverged.any()
+    bad = res.grid[2]
+    assert bad["error"].startswith("ValueError: losses must be > 0")
+    assert bad["solver"] == "bad" and bad["seed"] == 0 and bad["steps_done"] is None
+    assert np.isnan(res.losses[2]).all() and np.isnan(res.final_x[2]).all()
+    assert res.grid[0]["error"] is None and not res.grid[0]["failed"]
+    assert len(res.select(failed=True)) == 1 and "1 failed" in repr(res)
+    with pytest.raises(ValueError, match="errors"):
+        run("cagrad_toy", "mgda", "adam", steps=2, errors="ignore")
 
 
 # ============================================================================ RunResult
@@ -717,3 +735,29 @@ def test_every_first_order_optimiser_has_a_reference_formula():
     import reference
 
     assert set(reference.ALL) == {c.__name__ for c in madam.optim.first_order().values()}
+
+
+def test_every_reference_states_its_own_test_settings():
+    """Each reference class carries its optimiser's settings (tests/cases.py gathers them into
+    the tables): the contract defaults, the cases (the lr-only "defaults" one first), the ids of
+    the full cases among them, and its second-moment buffers. They are its own, not inherited
+    (AdamW must not run Adam's cases), and well formed."""
+    import reference
+
+    optimisers = {c.__name__: c for c in madam.optim.first_order().values()}
+    ids = []
+    for name, ref in reference.ALL.items():
+        own = vars(ref)
+        for attr in ("defaults", "cases", "full_cases", "nonnegative"):
+            assert attr in own, f"reference.{name} does not set {attr}"
+        assert isinstance(ref.defaults, dict) and ref.defaults, name
+        assert ref.cases and all(isinstance(cid, str) and cid.startswith(f"{name}-") and
+                                 isinstance(kw, dict) for cid, kw in ref.cases), name
+        assert ref.cases[0] == (f"{name}-defaults", {"lr": ref.cases[0][1]["lr"]}), name
+        case_ids = [cid for cid, _ in ref.cases]
+        assert ref.full_cases and set(ref.full_cases) <= set(case_ids), name
+        assert all(set(kw) <= set(ref.defaults) for _, kw in ref.cases), name
+        # the buffers named must exist (whether the class declares them >= 0 is test_state's)
+        assert set(ref.nonnegative) <= set(optimisers[name]._buffers), name
+        ids += case_ids
+    assert len(ids) == len(set(ids)), "case ids repeat"

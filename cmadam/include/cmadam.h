@@ -253,6 +253,25 @@ int cm_triad_f64(const cm_exec_config *exec, size_t n, double *a, const double *
 int cm_gramian_f32(size_t rows, size_t cols, const float *jac, float *gram);
 int cm_gramian_f64(size_t rows, size_t cols, const double *jac, double *gram);
 
+/* ---------------------------------------------------------------- Gramian with a scan
+ * One read of a row-major (rows x cols) J gives G = J J^T in double precision (row-major,
+ * rows x rows, both triangles), *all_finite (1 iff no element of J is NaN or +-Inf) and
+ * *max_abs (max |J_ij| over the finite elements; +Inf if one is infinite). float elements are
+ * widened to double before they are multiplied (exact products). No BLAS: the columns are taken
+ * in cache-sized blocks, and the summation order depends only on (rows, cols), so the result is
+ * the same bits for any thread count and instruction set. The products can overflow (|J| above
+ * ~1e154) or underflow to subnormals (below ~1e-154) in double; callers that need G then
+ * rescale J by a power of two (max_abs says when). With a non-finite J, gram holds NaN or Inf.
+ * work: caller-owned scratch of work_size >= cm_gram_scan_workspace(rows, cols) doubles.
+ * rows or cols == 0, rows > 65536, or work_size too small: CM_ERR_SIZE. */
+size_t cm_gram_scan_workspace(size_t rows, size_t cols);
+int cm_gram_scan_f32(const cm_exec_config *exec, size_t rows, size_t cols, const float *jac,
+                     double *gram, double *work, size_t work_size, int *all_finite,
+                     double *max_abs);
+int cm_gram_scan_f64(const cm_exec_config *exec, size_t rows, size_t cols, const double *jac,
+                     double *gram, double *work, size_t work_size, int *all_finite,
+                     double *max_abs);
+
 /* OpenBLAS's configuration string (version, target core, threading). */
 const char *cm_blas_info(void);
 /* OpenBLAS's own thread pool: its size now, and a setter (this one is process-wide, because

@@ -63,8 +63,10 @@ void cm_pareto_config_default(cm_pareto_config *cfg);
  * O(n^2 log n) worst case; m >= 5 (or CM_PARETO_GENERIC for m >= 3): WFG (While, Bradstreet
  * and Barone 2012) -- hv(S) = sum over the points p_t sorted by the last objective of
  * (ref_m - p_t,m) * [ vol_{m-1}(p_t) - hv_{m-1}(nd({max(p_t, p_j) : j < t})) ], down to the
- * 4-D sweep (the 2-D sweep under CM_PARETO_GENERIC), its outer loop in parallel; exponential
- * in m in the worst case. */
+ * 4-D sweep (the 2-D sweep under CM_PARETO_GENERIC), its outer loop in parallel; each limited
+ * set first loses, in O(t m), the points weakly dominated by a limited point above p_t in one
+ * coordinate only (the nondominated filter then runs only above 5-D: the 4-D sweep needs no
+ * filtered input); exponential in m in the worst case. */
 int cm_hypervolume_f64(const cm_pareto_config *cfg, const cm_exec_config *exec, size_t n,
                        size_t m, const double *points, const double *ref, double *hv);
 

@@ -7,7 +7,8 @@
  *      the staircase points it dominates in (x, y) and adds the area it newly covers, so the
  *      area of the staircase is a running sum of non-negative terms; every point enters and
  *      leaves once: O(n log n) after the two sorts.
- * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 3-D sweep.
+ * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 4-D sweep;
+ *      each limited set is cut down by the one-coordinate prefilter of wfg_slice first.
  */
 #include <string.h>
 
@@ -264,6 +265,8 @@ static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref
 }
 
 /* ------------------------------------------------------------------ WFG */
+/* wfg_slice's one-coordinate prefilter runs for limited sets of up to this many coordinates */
+#define CM_PO_HV_PREFILTER_MAX 16
 static double hv_level(cm_po_hv_ws *ws, size_t d, size_t k, double *S, const double *ref);
 
 /* The exclusive volume of point t of the k x d matrix `sorted` (sorted by the last coordinate)
@@ -277,13 +280,63 @@ static double wfg_slice(cm_po_hv_ws *ws, size_t d, const double *sorted, size_t 
     const size_t e = d - 1;
     double v = box_volume(p, ref, e);
     if (t == 0) return v;
-    for (size_t j = 0; j < t; j++) {
-        const double *q = sorted + j * d;
-        double *o = lim + j * e;
-        for (size_t c = 0; c < e; c++) o[c] = q[c] > p[c] ? q[c] : p[c];
+    size_t kk = 0;
+    if (ws->base >= 4 && e <= CM_PO_HV_PREFILTER_MAX &&
+        t <= (SIZE_MAX >> CM_PO_HV_PREFILTER_MAX)) {
+        /* A limited point max(p, q) above p in one coordinate c only is p's box cut at q_c: of
+         * those keep the least q_c per c, and drop every other limited point above p in a
+         * coordinate c by at least that much (it is weakly dominated by it). A q weakly below
+         * p in all e coordinates covers p's whole slice. */
+        double best[CM_PO_HV_PREFILTER_MAX] = {0.0};
+        unsigned have = 0;
+        size_t *cand = ws->list, nc = 0; /* (j << PREFILTER_MAX) | mask of the coordinates
+                                            where q_j is above p, for two or more of them */
+        for (size_t j = 0; j < t; j++) {
+            const double *q = sorted + j * d;
+            unsigned mask = 0;
+            for (size_t c = 0; c < e; c++) mask |= (unsigned)(q[c] > p[c]) << c;
+            if (mask == 0) return 0.0;
+            if ((mask & (mask - 1)) == 0) {
+                const size_t c = (size_t)__builtin_ctz(mask);
+                if (!(have & mask) || q[c] < best[c]) best[c] = q[c];
+                have |= mask;
+            } else {
+                cand[nc++] = (j << CM_PO_HV_PREFILTER_MAX) | mask;
+            }
+        }
+        for (size_t c = 0; c < e; c++) {
+            if (!(have >> c & 1)) continue;
+            double *o = lim + kk * e;
+            for (size_t b = 0; b < e; b++) o[b] = p[b];
+            o[c] = best[c];
+            kk++;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            const size_t j = cand[i] >> CM_PO_HV_PREFILTER_MAX;
+            const unsigned mask = (unsigned)(cand[i] & ((1u << CM_PO_HV_PREFILTER_MAX) - 1));
+            const double *q = sorted + j * d;
+            unsigned both = mask & have;
+            int drop = 0;
+            while (both && !drop) {
+                const size_t c = (size_t)__builtin_ctz(both);
+                drop = q[c] >= best[c];
+                both &= both - 1;
+            }
+            if (drop) continue;
+            double *o = lim + kk * e;
+            for (size_t c = 0; c < e; c++) o[c] = q[c] > p[c] ? q[c] : p[c];
+            kk++;
+        }
+        if (e > 4) kk = cm_po_filter_nd(kk, e, lim);
+    } else {
+        for (size_t j = 0; j < t; j++) {
+            const double *q = sorted + j * d;
+            double *o = lim + j * e;
+            for (size_t c = 0; c < e; c++) o[c] = q[c] > p[c] ? q[c] : p[c];
+        }
+        kk = t;
+        if (e > 3) kk = cm_po_filter_nd(t, e, lim);
     }
-    size_t kk = t;
-    if (e > 3) kk = cm_po_filter_nd(t, e, lim);
     v -= hv_level(ws, e, kk, lim, ref);
     return v > 0.0 ? v : 0.0;
 }

@@ -142,7 +142,7 @@ size_t cm_po_filter_nd(size_t k, size_t m, double *pts);
 typedef struct cm_po_hv_ws cm_po_hv_ws;
 
 /* A workspace for hypervolumes of up to cap points of dimension m (NULL when out of memory);
- * base is the dimension where the WFG recursion stops (2 or 3). */
+ * base is the dimension where the WFG recursion stops (2, 3 or 4). */
 cm_po_hv_ws *cm_po_hv_ws_new(size_t cap, size_t m, int base);
 void cm_po_hv_ws_free(cm_po_hv_ws *ws);
 

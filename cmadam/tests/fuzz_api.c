@@ -586,6 +586,17 @@ FZ_DEFAULT_TARGET(mada_hyper_config_default, cm_mada_hyper_config,
 FZ_DEFAULT_TARGET(pareto_config_default, cm_pareto_config,
                   cfg->algorithm == CM_PARETO_AUTO && cfg->keep_weakly == 0 && cfg->ignore_dominated == 1)
 
+static int t_gram_scan_workspace(fz_ctx *c)
+{
+    const size_t rows = (size_t)fz_below(&c->r, 70000), cols = (size_t)fz_below(&c->r, (uint64_t)1 << 40);
+    fz_arm(c);
+    const size_t w = cm_gram_scan_workspace(rows, cols);
+    const int valid = rows > 0 && cols > 0 && rows <= 65536;
+    if (valid ? w < rows * rows + 2 || w > 64 * (rows * rows + 2) : w != 0)
+        fz_fail(c, "cm_gram_scan_workspace(%zu, %zu) = %zu", rows, cols, w);
+    return CM_OK;
+}
+
 static int t_pu_work_size(fz_ctx *c)
 {
     const size_t m = (size_t)fz_below(&c->r, (uint64_t)1 << 40), d = (size_t)fz_below(&c->r, (uint64_t)1 << 40);
@@ -975,6 +986,7 @@ static fz_target fz_targets[] = {
     FZ_T(mada_hyper_config_default, 1),
     FZ_T(pareto_config_default, 1),
     FZ_T(pu_work_size, 1),
+    FZ_T(gram_scan_workspace, 1),
     FZ_T(madam_n_pairs, 1),
     FZ_T(madam_pair_index, 1),
     FZ_T2(sgd_step, 4),
@@ -985,6 +997,7 @@ static fz_target fz_targets[] = {
     FZ_T2(all_finite, 4),
     FZ_T2(triad, 4),
     FZ_T2(gramian, 4),
+    FZ_T2(gram_scan, 4),
     FZ_T2(rademacher, 4),
     FZ_T2(hutchinson_accumulate, 4),
     FZ_T2(hutchinson_update, 4),
@@ -1339,6 +1352,40 @@ static int TS(t_gramian)(fz_ctx *c)
             for (size_t b = 0; b < a; b++)
                 if (memcmp(&g[a * rows + b], &g[b * rows + a], sizeof(REAL)) != 0)
                     fz_fail(c, "gram not symmetric at (%zu, %zu)", a, b);
+    return st;
+}
+
+static int TS(t_gram_scan)(fz_ctx *c)
+{
+    fz_rng *r = &c->r;
+    const cm_exec_config *ex = fz_exec(c);
+    const size_t rows = fz_chance(r, 0.05) ? 0 : (size_t)fz_below(r, 20);
+    const size_t cols = fz_chance(r, 0.05) ? 0 : (size_t)fz_below(r, 3000);
+    const size_t need = cm_gram_scan_workspace(rows, cols);
+    const size_t ws = fz_chance(r, 0.1) && need > 0 ? need - 1 : need + (size_t)fz_below(r, 3);
+    REAL *j = ARR(rows * cols, 0, "jac");
+    double *g = fz_alloc(c, rows * rows * sizeof(double), 8, 1, "gram");
+    double *w = fz_alloc(c, ws * sizeof(double), 8, 1, "work");
+    int *fin = fz_alloc(c, sizeof(int), 4, 1, "all_finite");
+    double *top = fz_alloc(c, sizeof(double), 8, 1, "max_abs");
+    int want = 1;
+    for (size_t i = 0; i < rows * cols; i++) want &= isfinite(j[i]) != 0;
+    j = fz_null(c, j, 1);
+    g = fz_null(c, g, 1);
+    w = fz_null(c, w, 1);
+    fin = fz_null(c, fin, 1);
+    top = fz_null(c, top, 1);
+    fz_arm(c);
+    fz_expect(c, rows == 0 || cols == 0, "rows or cols == 0");
+    fz_expect(c, ws < need, "work_size below cm_gram_scan_workspace");
+    const int st = API(cm_gram_scan)(ex, rows, cols, j, g, w, ws, fin, top);
+    if (st == CM_OK) {
+        if (*fin != want) fz_fail(c, "all_finite = %d, not %d", *fin, want);
+        for (size_t a = 0; a < rows; a++)
+            for (size_t b = 0; b < a; b++)
+                if (memcmp(&g[a * rows + b], &g[b * rows + a], sizeof(double)) != 0)
+                    fz_fail(c, "gram not symmetric at (%zu, %zu)", a, b);
+    }
     return st;
 }
 

@@ -565,6 +565,8 @@ int main(void)
     test_triad_f64();
     test_gramian_f32();
     test_gramian_f64();
+    test_gram_scan_f32();
+    test_gram_scan_f64();
 
     return th_summary();
 }

@@ -789,6 +789,49 @@ static void test_errors(void)
     CHECK(mask[0] == 7 && rk[0] == 7 && out[0] == 42.0);
 }
 
+/* ------------------------------------------------------------------------ 4b. WFG prefilter */
+/* m = 5, 6 (WFG over the 4-D sweep, whose slices first drop the limited points weakly dominated
+ * by one above p in a single coordinate): sets rich in such points -- copies of a point moved in
+ * one coordinate, ties on a coarse grid, exact duplicates, points on or beyond the reference --
+ * against WFG down to 2-D, and n = 0, 1, 2. */
+static void test_hv_prefilter(void)
+{
+    rng_t r = {11};
+    const size_t cap = 240;
+    double *p = xmalloc(cap * 6 * sizeof *p);
+    const double ref[6] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+    int bad = 0;
+    for (size_t m = 5; m <= 6; m++) {
+        for (int rep = 0; rep < 24; rep++) {
+            const size_t n = rep < 3 ? (size_t)rep : 20 + rng_int(&r, m == 5 ? 200 : 60);
+            const size_t base = n / 4 + 1;
+            for (size_t i = 0; i < n; i++) {
+                double *x = p + i * m;
+                if (i < base || rep % 3 == 0) {
+                    if (rep % 2) sphere_front(&r, 1, m, x);
+                    else
+                        for (size_t k = 0; k < m; k++) x[k] = 0.125 * (double)rng_int(&r, 8);
+                } else {
+                    memcpy(x, p + rng_int(&r, base) * m, m * sizeof *x);
+                    const size_t k = rng_int(&r, m), kind = rng_int(&r, 6);
+                    if (kind == 0) continue; /* a duplicate */
+                    if (kind == 1) x[k] = 1.0; /* on the reference: excluded */
+                    else if (kind == 2) x[k] = 0.125 * (double)rng_int(&r, 8);
+                    else x[k] += (rep % 2 ? 0.3 : 0.25) * rng_unif(&r) - 0.05;
+                    if (kind == 5) x[rng_int(&r, m)] -= 0.0625;
+                }
+            }
+            const double a = hv(CM_PARETO_AUTO, n, m, p, ref);
+            const double b = hv(CM_PARETO_GENERIC, n, m, p, ref);
+            if (!close_rel(a, b, 1e-12) && !bad++)
+                printf("     prefilter m=%zu rep %d n=%zu: %.17g vs %.17g\n", m, rep, n, a, b);
+            if (n == 0) CHECK(a == 0.0);
+        }
+    }
+    CHECKF(bad == 0, "%d prefiltered WFG hypervolumes differ from WFG to 2-D", bad);
+    free(p);
+}
+
 int main(void)
 {
     test_defaults_and_strerror();
@@ -799,6 +842,7 @@ int main(void)
     test_grid();
     test_inclusion_exclusion();
     test_large();
+    test_hv_prefilter();
     test_nd_rank_random();
     test_sort_and_fset();
     test_threads();

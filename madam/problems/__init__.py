@@ -12,24 +12,10 @@ the :class:`Problem` interface::
     batch = p.new_batch(rng)             # stochastic problems: a minibatch for losses(x, batch)
     p.pareto_front(100), p.pareto_set(100)   # where known, else None
 
-Problems (see :func:`names`; :func:`get` builds one by name):
-
-==================== ======== ============ ==================================================
-name                 C        n            what
-==================== ======== ============ ==================================================
-cagrad_toy           2        2            CAGrad's toy (Liu et al. 2021), CAGrad starts
-nashmtl_toy          2        2            the same with f1 scaled by 0.1, Nash-MTL/FAMO starts
-zdt1, zdt2           2        30           box [0, 1]^n
-vlmop2               2        2            box [-2, 2]^n, concave front
-fonseca_fleming      2        3            box [-4, 4]^n, concave front
-amoo_specification   2        2            AMOO "specification" example (aligned)
-amoo_selection       10       10           AMOO "selection" example (aligned)
-teacher_student      10       5386         AMOO teacher-student MLP, 10 quadratic losses
-mtl_regression       3        11           shared low-rank linear model, conflicting tasks
-linnerud_mtl         3        115          the Linnerud data (bundled), shared-bottom MLP
-wine_mtl             3        275          the UCI wine data (bundled), 3 one-vs-rest tasks
-power_loss_mlp       3        14343        the AMOO ICML code's power losses on a teacher MLP
-==================== ======== ============ ==================================================
+Problems: :func:`names` lists the registered names and :func:`get` builds one by name;
+:func:`entries` gives each one's class, default arguments and a one-line description (the
+registry, ``_REGISTRY`` below, is their one source: the docs' table of problems is generated from
+it, with C and n of the default-sized problem).
 
 Conventions common to all problems:
 
@@ -51,28 +37,43 @@ from .learning import MultiTaskRegression, PowerLossMLP, RealDataMTL, TeacherStu
 
 __all__ = ["Problem", "Batch", "CAGradToy", "ZDT1", "ZDT2", "VLMOP2", "DiagonalQuadratics",
            "AMOOSpecification", "AMOOSelection", "TeacherStudent", "MultiTaskRegression",
-           "RealDataMTL", "PowerLossMLP", "get", "names"]
+           "RealDataMTL", "PowerLossMLP", "get", "names", "entries"]
 
+# name -> (class, default arguments, what it is): the one list of problems (names(), get(),
+# entries() and the docs' table read it)
 _REGISTRY = {
-    "cagrad_toy": (CAGradToy, {}),
-    "nashmtl_toy": (CAGradToy, {"f1_scale": 0.1, "starts": "nashmtl"}),
-    "zdt1": (ZDT1, {}),
-    "zdt2": (ZDT2, {}),
-    "vlmop2": (VLMOP2, {}),
-    "fonseca_fleming": (VLMOP2, {"n": 3, "bound": 4.0}),
-    "amoo_specification": (AMOOSpecification, {}),
-    "amoo_selection": (AMOOSelection, {}),
-    "teacher_student": (TeacherStudent, {}),
-    "mtl_regression": (MultiTaskRegression, {}),
-    "linnerud_mtl": (RealDataMTL, {"dataset": "linnerud"}),
-    "wine_mtl": (RealDataMTL, {"dataset": "wine"}),
-    "power_loss_mlp": (PowerLossMLP, {}),
+    "cagrad_toy": (CAGradToy, {}, "CAGrad's toy (Liu et al. 2021), with CAGrad's starts; kinks "
+                   "follow PyTorch's autograd of the reference code"),
+    "nashmtl_toy": (CAGradToy, {"f1_scale": 0.1, "starts": "nashmtl"},
+                    "the same with f1 scaled by 0.1, with Nash-MTL's and FAMO's starts"),
+    "zdt1": (ZDT1, {}, "box [0, 1]^n, convex front"),
+    "zdt2": (ZDT2, {}, "box [0, 1]^n, concave front"),
+    "vlmop2": (VLMOP2, {}, "box [-2, 2]^n, concave front"),
+    "fonseca_fleming": (VLMOP2, {"n": 3, "bound": 4.0}, "box [-4, 4]^n, concave front"),
+    "amoo_specification": (AMOOSpecification, {}, "the AMOO paper's \"specification\" example "
+                           "(aligned objectives)"),
+    "amoo_selection": (AMOOSelection, {}, "the AMOO paper's \"selection\" example (aligned "
+                       "objectives)"),
+    "teacher_student": (TeacherStudent, {}, "AMOO's 2-layer ReLU teacher-student MLP, quadratic "
+                        "losses, hand-written R-op HVP"),
+    "mtl_regression": (MultiTaskRegression, {}, "shared low-rank linear model, conflicting tasks"),
+    "linnerud_mtl": (RealDataMTL, {"dataset": "linnerud"}, "the Linnerud data (bundled, as "
+                     "scikit-learn ships it), shared-bottom MLP"),
+    "wine_mtl": (RealDataMTL, {"dataset": "wine"}, "the UCI wine data (bundled, as scikit-learn "
+                 "ships it), shared-bottom MLP, 3 one-vs-rest tasks"),
+    "power_loss_mlp": (PowerLossMLP, {}, "the AMOO ICML code's power losses on a teacher MLP"),
 }
 
 
 def names():
     """The registered problem names, sorted."""
     return sorted(_REGISTRY)
+
+
+def entries():
+    """The registry in registration order: (name, class, default arguments, description) per
+    problem (a copy of the defaults)."""
+    return [(name, cls, dict(defaults), what) for name, (cls, defaults, what) in _REGISTRY.items()]
 
 
 def get(name, **kwargs):
@@ -82,7 +83,7 @@ def get(name, **kwargs):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
     if name not in _REGISTRY:
         raise ValueError(f"unknown problem name {name!r}; known: {', '.join(names())}")
-    cls, defaults = _REGISTRY[name]
+    cls, defaults, _ = _REGISTRY[name]
     problem = cls(**{**defaults, **kwargs})
     problem.name = name
     return problem

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .._validate import choice
 from .._validate import flag as _flag
 from .._validate import positive as _positive
 from .._validate import integer as _int_arg
@@ -527,8 +528,7 @@ class PowerLossMLP(TeacherStudent):
 
     def __init__(self, setup="switching", d_in=20, hidden=512, d_out=7, batch_size=100,
                  full_batch=True, target_scale=None, seed=0, dtype=np.float64):
-        if setup not in _ICML_SETUPS:
-            raise ValueError(f"setup must be one of {_ICML_SETUPS}, got {setup!r}")
+        choice("setup", setup, _ICML_SETUPS)
         d_out_i = _int_arg("d_out", d_out, 1)
         self.setup = setup
         self.full_batch = _flag("full_batch", full_batch)

@@ -45,8 +45,9 @@ One run (for seed s, preference p, learning rate lr)
   Jacobian (or one whose Gramian J J^T overflows), direction or parameter vector stops the
   run. Its remaining records are NaN, its endpoints hold the last losses, weights and
   parameters computed, and its grid row has ``diverged=True``, ``diverged_step`` (the step that
-  failed; also ``steps_done``) and ``reason``. Other errors propagate. NumPy's overflow and
-  invalid-value warnings are silenced inside a run (divergence is reported this way instead).
+  failed; also ``steps_done``) and ``reason``. Other errors fail the run (``failed``,
+  ``error``; see "Big grids" below). NumPy's overflow and invalid-value warnings are silenced
+  inside a run (divergence is reported this way instead).
 
 Specifications
 --------------
@@ -74,8 +75,16 @@ Each of ``problems``, ``solvers``, ``optimizers`` is one specification, a list o
 
 Speed: the loop calls only the three interface methods (plus ``project`` for boxes and
 ``new_batch`` for stochastic problems); the divergence test is a Python loop over the C losses;
-records are written into preallocated arrays. ``workers > 1`` runs the grid in forked processes
-(Linux/macOS), with results identical to ``workers=1``.
+records are written into preallocated arrays.
+
+Big grids (docs/big-grids.md): ``workers > 1`` runs the grid in forked processes (Linux/macOS);
+``executor=`` runs it on any ``concurrent.futures.Executor`` (a ProcessPoolExecutor, a Dask
+cluster's ``Client.get_executor()``); ``shard=(k, K)`` runs the runs i with i % K == k (SLURM
+arrays; ``RunResult.concat`` merges the K shards back); ``store=DIR`` writes every finished run
+to DIR as it completes and skips the runs already there (resume after a crash). Each run's seed
+and thread count are fixed inside the run, so results are identical, bit for bit, whatever the
+engine, the worker count or the sharding. A run that raises is recorded as failed (grid columns
+``failed``, ``error``) and reported in a warning at the end (``errors="raise"`` stops instead).
 """
 from .grid import run
 from .results import RunResult, hypervolume, load_results

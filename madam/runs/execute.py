@@ -1,81 +1,26 @@
-"""One run of the grid (one problem, solver, optimiser, lr, preference and seed), the progress
-bar, and the forked worker pool (the per-step loop is described in madam.runs' module doc)."""
+"""One run of the grid (one problem, solver, optimiser, lr, preference and seed), and the task
+that runs it on an executor's worker: the grid's specifications arrive once per worker as a
+pickled bundle, the run itself as plain data, under a fixed thread count (the per-step loop is
+described in madam.runs' module doc)."""
+import hashlib
 import math
-import os
-import sys
+import pickle
+import threading
 import time
-import warnings
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import NonFiniteError
+from .._validate import NonFiniteError, is_real
 from ..multi import as_multi_objective
-from .spec import _is_real
-
-
-class _Progress:
-    """A one-line progress bar on stderr (no dependencies); redrawn at most every 0.2 s."""
-
-    def __init__(self, total, runs, stream=None):
-        self.total, self.runs = max(total, 1), runs
-        self.stream = stream if stream is not None else sys.stderr
-        self.done = 0
-        self.run = 0
-        self.start = self.last = time.monotonic()
-
-    def advance(self, n, run=None):
-        self.done += n
-        if run is not None:
-            self.run = run
-        now = time.monotonic()
-        if now - self.last >= 0.2 or self.done >= self.total:
-            self.last = now
-            self._draw(now)
-
-    def _draw(self, now):
-        frac = min(self.done / self.total, 1.0)
-        elapsed = max(now - self.start, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        width = 24
-        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        self.stream.write(f"\rmadam.run [{bar}] {100 * frac:5.1f}%  run {self.run}/{self.runs}  "
-                          f"{_si(rate)} steps/s  ETA {_duration(eta)}   ")
-        self.stream.flush()
-
-    def close(self):
-        self._draw(time.monotonic())
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _si(value):
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.1f}{unit}"
-    return f"{value:.0f}"
-
-
-def _duration(seconds):
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _progress_enabled(progress):
-    if progress is None:
-        return (not os.environ.get("PYTEST_CURRENT_TEST")
-                and hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True, False or None, got {progress!r}")
-    return bool(progress)
 
 
 # ============================================================================ one run
+#: runs started by _execute in this process (a count the store's resume tests read)
+EXECUTED = [0]
+
+
 class _Task(NamedTuple):
     index: int
     problem: object          # _ProblemSpec
@@ -143,6 +88,7 @@ def _segments(record_steps, tick):
 def _execute(task, cfg, progress=None):
     """Run one grid point; returns a dict of arrays and status values."""
     t_start = time.perf_counter()
+    EXECUTED[0] += 1
     problem = task.problem.problem
     seq = np.random.SeedSequence(task.seed)
     init_rng = np.random.Generator(np.random.PCG64(seq))   # = np.random.default_rng(seed)
@@ -156,7 +102,7 @@ def _execute(task, cfg, progress=None):
     if task.lr is not None:
         opt.lr = task.lr
     lr_used = getattr(opt, "lr", None)
-    lr_used = float(lr_used) if _is_real(lr_used) else None
+    lr_used = float(lr_used) if is_real(lr_used) else None
     pref_used = task.preference
     if pref_used is None and getattr(solver, "preference", None) is not None:
         pref_used = tuple(float(v) for v in np.asarray(solver.preference).ravel())
@@ -244,49 +190,133 @@ def _execute(task, cfg, progress=None):
         "seed": task.seed, "dim": int(n), "diverged": diverged,
         "diverged_step": int(t) if diverged else None, "reason": reason,
         "steps_done": int(t) if diverged else cfg.steps,
-        "time_s": time.perf_counter() - t_start,
+        "time_s": time.perf_counter() - t_start, "failed": False, "error": None,
     }
     return {"row": row, "losses": losses, "lambdas": lambdas, "x": xs,
             "final_losses": final_losses, "final_lambdas": final_lambdas, "final_x": final_x}
 
 
-# ============================================================================ parallel runs
-_FORK_STATE = None
 
 
-def _fork_init():
+def _failed_output(task, cfg, exc, t_start):
+    """The output of a run that raised: NaN arrays and a row with ``failed`` and ``error``."""
+    rec, c = len(cfg.record_steps), cfg.n_obj
+    problem = task.problem.problem
+    final_x = np.full(cfg.max_dim, np.nan) if cfg.keep_final_x else None
+    message = f"{type(exc).__name__}: {exc}"
+    row = {
+        "run": task.index, "problem": task.problem.label, "solver": task.solver.label,
+        "solver_class": None, "optimizer": task.optimizer.label, "optimizer_class": None,
+        "lr": task.lr, "preference": None if task.preference is None
+        else [float(v) for v in task.preference],
+        "seed": task.seed, "dim": int(problem.dim), "diverged": False, "diverged_step": None,
+        "reason": None, "steps_done": None, "time_s": time.perf_counter() - t_start,
+        "failed": True, "error": message,
+    }
+    return {"row": row, "losses": np.full((rec, c), np.nan),
+            "lambdas": np.full((rec, c), np.nan),
+            "x": np.full((rec, cfg.max_dim), np.nan) if cfg.record_x else None,
+            "final_losses": np.full(c, np.nan), "final_lambdas": np.full(c, np.nan),
+            "final_x": final_x}
+
+
+def _execute_or_record(task, cfg, progress=None, record=True):
+    """_execute; with ``record``, an exception becomes a failed run's output instead."""
+    t_start = time.perf_counter()
+    if not record:
+        return _execute(task, cfg, progress)
+    try:
+        return _execute(task, cfg, progress)
+    except Exception as exc:  # noqa: BLE001 - every error of a run is recorded, none is lost
+        return _failed_output(task, cfg, exc, t_start)
+
+
+# ============================================================================ thread count
+_THREADS_LOCK = threading.Lock()
+_THREADS = {"depth": 0, "saved": None}
+
+
+@contextmanager
+def thread_count(n):
+    """madam's thread count set to ``n`` inside (None: unchanged) and restored after, exactly
+    (a count that followed OpenMP's limit follows it again). Nested and concurrent uses (the
+    threads of a ThreadPoolExecutor) set it once and restore it when the last one leaves."""
+    if n is None:
+        yield
+        return
     from .. import _core
 
-    _core.set_num_threads(1)
-
-
-def _fork_worker(index):
-    tasks, cfg = _FORK_STATE
-    return index, _execute(tasks[index], cfg)
-
-
-def _run_tasks(tasks, cfg, progress, workers):
-    if workers == 1 or len(tasks) <= 1:
-        return [_execute(task, cfg, progress) for task in tasks]
-    import multiprocessing
-
-    global _FORK_STATE
+    with _THREADS_LOCK:
+        if _THREADS["depth"] == 0:
+            _THREADS["saved"] = (_core._settings["n_threads"], _core.lib.cm_blas_get_num_threads())
+            _core.set_num_threads(n)
+        _THREADS["depth"] += 1
     try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:
-        raise ValueError("workers > 1 needs the 'fork' start method (Linux, macOS)") from None
-    out = [None] * len(tasks)
-    _FORK_STATE = (tasks, cfg)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-            with ctx.Pool(min(workers, len(tasks)), initializer=_fork_init) as pool:
-                finished = 0
-                for index, res in pool.imap_unordered(_fork_worker, range(len(tasks))):
-                    out[index] = res
-                    finished += 1
-                    if progress is not None:
-                        progress.advance(cfg.steps, finished)
+        yield
     finally:
-        _FORK_STATE = None
-    return out
+        with _THREADS_LOCK:
+            _THREADS["depth"] -= 1
+            if _THREADS["depth"] == 0:
+                setting, blas = _THREADS["saved"]
+                _core.lib.cm_blas_set_num_threads(blas)
+                _core._settings["n_threads"] = setting
+
+
+# ============================================================================ worker tasks
+class _Bundle(NamedTuple):
+    """What every run of a grid shares: {label: spec} of problems, solvers, optimisers, and the
+    run settings. Pickled once by the driver (cloudpickle when installed: lambdas travel too)."""
+
+    problems: dict
+    solvers: dict
+    optimizers: dict
+    cfg: object
+
+    def task(self, plain):
+        index, p, s, o, lr, pref, seed = plain
+        return _Task(index, self.problems[p], self.solvers[s], self.optimizers[o], lr, pref, seed)
+
+
+def plain_task(task):
+    """A _Task as plain data: (index, problem, solver, optimizer labels, lr, preference, seed)."""
+    return (task.index, task.problem.label, task.solver.label, task.optimizer.label, task.lr,
+            task.preference, task.seed)
+
+
+def dumps_bundle(bundle):
+    """(key, bytes) of a bundle: cloudpickle when importable (it pickles lambdas and functions
+    of __main__ by value), else pickle."""
+    try:
+        import cloudpickle
+        data = cloudpickle.dumps(bundle)
+    except ImportError:
+        data = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(data).hexdigest(), data
+
+
+# key -> _Bundle, per worker process (a forked pool finds the driver's entry already here)
+_BUNDLES = {}
+_BUNDLES_KEPT = 4
+
+
+def _bundle(key, data):
+    bundle = _BUNDLES.get(key)
+    if bundle is None:
+        if data is None:
+            raise RuntimeError("madam.run: a worker was given no specifications (a forked "
+                               "worker must be forked after the run starts)")
+        bundle = pickle.loads(data)
+        while len(_BUNDLES) >= _BUNDLES_KEPT:
+            _BUNDLES.pop(next(iter(_BUNDLES)))
+        _BUNDLES[key] = bundle
+    return bundle
+
+
+def run_task(key, data, plain, threads, record):
+    """One run on a worker: the module-level function an executor is given. ``data`` is the
+    pickled bundle (None for forked workers, which inherit it), ``plain`` the run as plain data
+    (see :func:`plain_task`), ``threads`` madam's thread count inside the run (restored after),
+    ``record``: record an exception as a failed run rather than raise it."""
+    bundle = _bundle(key, data)
+    with thread_count(threads):
+        return _execute_or_record(bundle.task(plain), bundle.cfg, None, record)

@@ -63,12 +63,16 @@ class RunResult:
     * ``grid``: list of N plain dicts, one per run: ``run`` (index in the grid that produced it),
       ``problem``, ``solver``, ``solver_class``, ``optimizer``, ``optimizer_class``, ``lr``,
       ``preference`` (list or None), ``seed``, ``dim``, ``diverged``, ``diverged_step``,
-      ``reason``, ``steps_done``, ``time_s``.
+      ``reason``, ``steps_done``, ``time_s``, ``failed`` (the run raised an exception) and
+      ``error`` (its type and message, else None). A failed run's arrays are NaN and its
+      ``solver_class``, ``optimizer_class`` and ``steps_done`` are None.
     * ``steps`` (R,): the recorded step numbers; ``losses``, ``lambdas`` (N, R, C);
       ``x`` (N, R, n) or None; ``final_losses``, ``final_lambdas`` (N, C); ``final_x`` (N, n) or
       None. All float64; records after a divergence are NaN.
     * ``fronts`` / ``pareto_sets``: {problem label: (M, C) / (M, n)} analytic fronts and sets.
-    * ``meta``: steps, record_every, n_obj, max_loss, the problems' names, dims, dtypes, boxes.
+    * ``meta``: steps, record_every, n_obj, max_loss, the problems' names, dims, dtypes, boxes,
+      ``grid_hash`` (the grid's identity: see docs/big-grids.md) and, for one shard of a grid,
+      ``shard`` = [k, K].
     """
 
     def __init__(self, grid, steps, losses, lambdas, final_losses, final_lambdas, x=None,
@@ -103,8 +107,10 @@ class RunResult:
     def __repr__(self):
         cols = ("problem", "solver", "optimizer")
         parts = ", ".join(f"{c}s={sorted(set(map(str, self.column(c))))}" for c in cols)
+        failed = int(self.failed.sum())
         return (f"<RunResult {len(self)} runs x {self.steps.size} records, C={self.n_obj}, "
-                f"{int(self.diverged.sum())} diverged; {parts}>")
+                f"{int(self.diverged.sum())} diverged{f', {failed} failed' if failed else ''}; "
+                f"{parts}>")
 
     @property
     def n_obj(self):
@@ -114,6 +120,11 @@ class RunResult:
     def diverged(self):
         """(N,) bool: which runs diverged."""
         return np.array([bool(row["diverged"]) for row in self.grid], dtype=bool)
+
+    @property
+    def failed(self):
+        """(N,) bool: which runs raised an exception (their ``error`` column says what)."""
+        return np.array([bool(row.get("failed", False)) for row in self.grid], dtype=bool)
 
     def column(self, name):
         """The grid column ``name`` as a list (one value per run)."""
@@ -174,7 +185,14 @@ class RunResult:
 
     @classmethod
     def concat(cls, results):
-        """One RunResult from several with the same recorded steps and C (``run`` renumbered)."""
+        """One RunResult from several with the same recorded steps and C.
+
+        Shards of one grid (results of ``run(..., shard=(k, K))`` for the same grid, given in
+        any order) are merged back into grid order: their runs keep their grid indices
+        (``run``), and all K shards together give exactly the whole grid's result (same arrays,
+        rows and meta). Any other results are appended in the order given, with ``run``
+        renumbered 0, 1, ...
+        """
         results = list(results)
         if not results:
             raise ValueError("results is empty")
@@ -184,6 +202,13 @@ class RunResult:
                 raise ValueError("results record different steps; they cannot be concatenated")
             if r.n_obj != first.n_obj:
                 raise ValueError("results have different numbers of objectives")
+        if all(r.meta.get("shard") is not None for r in results):
+            return cls._merge_shards(results)
+        return cls._append(results, renumber=True)
+
+    @classmethod
+    def _append(cls, results, renumber):
+        first = results[0]
         dim = max([0] + [r.final_x.shape[1] for r in results if r.final_x is not None]
                   + [r.x.shape[2] for r in results if r.x is not None])
 
@@ -197,8 +222,9 @@ class RunResult:
         grid = []
         for r in results:
             grid.extend(dict(row) for row in r.grid)
-        for i, row in enumerate(grid):
-            row["run"] = i
+        if renumber:
+            for i, row in enumerate(grid):
+                row["run"] = i
         meta = dict(first.meta)
         meta["problems"] = {}
         for r in results:
@@ -218,6 +244,38 @@ class RunResult:
             x=np.concatenate([pad(r.x, dim) for r in results]) if all_x else None,
             final_x=np.concatenate([pad(r.final_x, dim) for r in results]) if all_fx else None,
             meta=meta, fronts=fronts, pareto_sets=psets)
+
+    @classmethod
+    def _merge_shards(cls, results):
+        hashes = {r.meta.get("grid_hash") for r in results}
+        if len(hashes) != 1 or None in hashes:
+            raise ValueError("concat: these shards come from different grids (their "
+                             "meta['grid_hash'] differ); shards merge only with shards of the "
+                             "same grid and madam version")
+        shards = []
+        for r in results:
+            shard = r.meta["shard"]
+            shards.extend([tuple(s) for s in shard] if isinstance(shard[0], (list, tuple))
+                          else [tuple(shard)])
+        if len(set(shards)) != len(shards):
+            raise ValueError(f"concat: a shard is given twice ({sorted(shards)})")
+        runs = np.array([row["run"] for r in results for row in r.grid], dtype=np.int64)
+        if np.unique(runs).size != runs.size:
+            raise ValueError("concat: two shards hold the same run")
+        out = cls._append(results, renumber=False).take(np.argsort(runs, kind="stable"))
+        meta = dict(results[0].meta)
+        counts = {k for _, k in shards}
+        if len(counts) == 1 and len(shards) == counts.pop():   # every shard: the whole grid
+            meta.pop("shard")
+        else:
+            meta["shard"] = [list(s) for s in sorted(shards)]
+        problems = {}
+        for r in results:
+            problems.update(r.meta.get("problems", {}))
+        meta["problems"] = {k: problems[k] for k in results[0].meta.get("problems", {})}
+        meta["problems"].update(problems)
+        out.meta = meta
+        return out
 
     # ------------------------------------------------------------------ derived values
     def scalarized(self, kind="linear"):
@@ -319,9 +377,36 @@ class RunResult:
                    **arrays)
 
 
-def load_results(path):
-    """Read a :class:`RunResult` saved with :meth:`RunResult.save`."""
+def load_results(path, *, partial=False):
+    """Read a :class:`RunResult`: a file saved with :meth:`RunResult.save`, or a run store
+    directory (``madam.run(..., store=DIR)``; docs/big-grids.md), whose runs come in grid order.
+    A store with runs not yet done is an error naming them, unless ``partial=True``: then the
+    result holds the runs done so far (their ``run`` column says which)."""
+    if os.path.isdir(os.fspath(path)):
+        from . import store
+
+        return store.load(path, partial=partial)
     return RunResult.load(path)
+
+
+def _stack(arrays, empty_shape):
+    return np.stack(arrays) if arrays else np.zeros(empty_shape)
+
+
+def _from_outputs(outs, record_steps, n_obj, max_dim, record_x, keep_final_x, meta, fronts,
+                  psets):
+    """A RunResult from the runs' outputs (dicts of a row and arrays), in the order given."""
+    r = len(record_steps)
+    return RunResult(
+        grid=[o["row"] for o in outs],
+        steps=np.array(record_steps, dtype=np.int64),
+        losses=_stack([o["losses"] for o in outs], (0, r, n_obj)),
+        lambdas=_stack([o["lambdas"] for o in outs], (0, r, n_obj)),
+        final_losses=_stack([o["final_losses"] for o in outs], (0, n_obj)),
+        final_lambdas=_stack([o["final_lambdas"] for o in outs], (0, n_obj)),
+        x=_stack([o["x"] for o in outs], (0, r, max_dim)) if record_x else None,
+        final_x=_stack([o["final_x"] for o in outs], (0, max_dim)) if keep_final_x else None,
+        meta=meta, fronts=fronts, pareto_sets=psets)
 
 
 # ============================================================================ hypervolume

@@ -2,39 +2,12 @@
 into labelled specs (the rules are in madam.runs' module doc)."""
 import copy
 import inspect
-import math
-import numbers
 from itertools import combinations
 
 import numpy as np
 
 from .._validate import integer as _int_arg
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _positive_real(name, value):
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not value > 0.0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _lr_value(name, value):
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return value
+from .._validate import nonnegative
 
 
 def _entries(name, spec, is_single):
@@ -260,8 +233,7 @@ class _OptimizerSpec:
             if spec.__name__ in ("Optimizer", "MultiObjectiveOptimizer"):
                 raise TypeError(f"optimizer {spec.__name__} is the abstract base; pick one of "
                                 f"{', '.join(_optimizer_classes())}")
-            cls = spec
-            self.make = lambda x: cls(x, **kwargs)
+            self.cls, self.factory = spec, None   # plain attributes: the spec pickles
             default = spec.__name__.lower()
         elif hasattr(spec, "step"):
             raise TypeError("optimizer must be a class, a name, a (name, kwargs) pair or a factory "
@@ -270,16 +242,17 @@ class _OptimizerSpec:
         elif callable(spec):
             if kwargs:
                 raise TypeError("optimizer: a (spec, kwargs) pair needs a class or a name")
-            self.make = spec
+            self.cls, self.factory = None, spec
             default = None
         else:
             raise TypeError("optimizer must be a class, a name, a (name, kwargs) pair or a "
                             f"factory, got {type(spec).__name__}")
+        self.kwargs = kwargs
         self.label = label
         self.default_label = default
 
     def build(self, x):
-        opt = self.make(x)
+        opt = self.cls(x, **self.kwargs) if self.cls is not None else self.factory(x)
         if not hasattr(opt, "step"):
             raise TypeError(f"optimizer factory {self.label!r} returned {type(opt).__name__}, "
                             "which has no step()")
@@ -298,11 +271,11 @@ def _lr_axis(lr, solver_labels, optimizer_labels):
         if v is None:
             return (None,)
         if isinstance(v, (list, tuple, np.ndarray)):
-            vals = tuple(_lr_value(name, u) for u in np.asarray(v, dtype=object).ravel())
+            vals = tuple(nonnegative(name, u) for u in np.asarray(v, dtype=object).ravel())
             if not vals:
                 raise ValueError(f"{name} is an empty sequence")
             return vals
-        return (_lr_value(name, v),)
+        return (nonnegative(name, v),)
 
     table = {}
     if isinstance(lr, dict):

@@ -37,8 +37,9 @@ def tune_lr(problem, solvers, optimizers, lrs, *, preferences=None, seeds=(0, 1,
     * a callable ``criterion(result_of_the_group) -> float``; ``maximize`` (default False) says
       whether larger is better.
 
-    A group with a diverged run is disqualified (score NaN) unless ``allow_divergence``; then
-    diverged runs are left out of its score. The chosen lr is the best-scoring one (the first of
+    A group with a diverged run (or a failed one: a run that raised, see :func:`run`'s
+    ``errors``) is disqualified (score NaN) unless ``allow_divergence``; then those runs are
+    left out of its score. The chosen lr is the best-scoring one (the first of
     equal scores in grid order); None, with a warning, when every lr is disqualified.
 
     Returns :class:`LRTuning` ``(chosen, table, result)``; table rows: solver, optimizer, lr,
@@ -62,7 +63,8 @@ def tune_lr(problem, solvers, optimizers, lrs, *, preferences=None, seeds=(0, 1,
         raise ValueError("lrs must be given (a sequence of learning rates or a dict)")
     result = run(problem, solvers, optimizers, preferences=preferences, seeds=seeds, steps=steps,
                  lr=lrs, **run_kwargs)
-    ok = ~result.diverged
+    bad = result.diverged | result.failed   # a run that raised counts as a diverged one
+    ok = ~bad
     if criterion == "hypervolume":
         if ref is None:
             finite = result.final_losses[ok & np.all(np.isfinite(result.final_losses), axis=1)]
@@ -76,8 +78,8 @@ def tune_lr(problem, solvers, optimizers, lrs, *, preferences=None, seeds=(0, 1,
             raise ValueError(f"ref must have shape ({result.n_obj},), got {ref.shape}")
     table = []
     for (s, o, lr_value), idx in result.groups("solver", "optimizer", "lr").items():
-        n_div = int(result.diverged[idx].sum())
-        good = idx[~result.diverged[idx]]
+        n_div = int(bad[idx].sum())
+        good = idx[~bad[idx]]
         if (n_div and not allow_divergence) or good.size == 0:
             score = float("nan")
         elif criterion == "hypervolume":

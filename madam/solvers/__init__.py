@@ -24,8 +24,10 @@ Conventions shared by every solver
   a degenerate input where the method's natural direction is zero (documented per solver;
   ``lam`` then is the combination that vanishes, or 0 for IMTL-G).
 * ``solver.info`` (a dict) holds diagnostics of the last solve (iterations, residuals, modes).
-* Every Gramian is ``J @ J.T`` from BLAS syrk (``madam._core.gramian``) in float64: a float32
-  Jacobian is widened in blocks of columns (a float32 Gramian overflows for rows of norm ~2e19
+* Every Gramian is ``J @ J.T`` in float64 from one read of J (``madam._core.gram_scan``, C's
+  ``cm_gram_scan``: the NaN scan in the same pass, a summation order fixed by the shape, so the
+  same bits for any thread count): a float32 Jacobian's products are formed exactly in float64
+  (a float32 Gramian overflows for rows of norm ~2e19
   and its rounding makes nearly-cancelling directions conflict), a float64 Jacobian with max|J|
   beyond 2^+-128 is first scaled by a power of two (exact; the Gramian would overflow or
   underflow). Eigenvalues that rounding left below 0 are clipped to 0 (on the correlation

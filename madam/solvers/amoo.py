@@ -6,13 +6,14 @@ import math
 import numpy as np
 
 from .. import _core
-from .._validate import Hyper
+from .._validate import Hyper, at_least, decay_rate, one_of
 from .._validate import flag as _flag
+from .._validate import integer as _int
 from .._validate import nonnegative as _nonneg
 from .._validate import positive as _positive
 from .._validate import real as _real
-from ..amoo import (_FLOAT_TYPES, _MATVEC, _PU, _TRANSFORMS, _beta, _choice, _hutch_update, _int,
-                    _lambda_max, _optional_positive, _pamoo, _probe_products, _uint64)
+from ..amoo import (_FLOAT_TYPES, _MATVEC, _PU, _TRANSFORMS, _hutch_update, _lambda_max,
+                    _optional_positive, _pamoo, _probe_products, _uint64)
 from .base import Solver, _gramian
 
 
@@ -54,17 +55,17 @@ class CAMOO(Solver):
     """
 
     name = "camoo"
-    n_samples = Hyper(lambda n, v: _int(n, v, 1))
-    beta = Hyper(_beta)
-    pu_iters = Hyper(lambda n, v: _int(n, v, 0))
+    n_samples = Hyper(at_least(1))
+    beta = Hyper(decay_rate)
+    pu_iters = Hyper(at_least(0))
     tau = Hyper(_nonneg)
     eta = Hyper(_optional_positive)
     warm_start = Hyper(_flag)
     w_min = Hyper(_nonneg)
     seed = Hyper(_uint64)
-    transform = Hyper(_choice(_TRANSFORMS))
+    transform = Hyper(one_of(*_TRANSFORMS))
     clip_min = Hyper(_real)
-    matvec = Hyper(_choice(_MATVEC))
+    matvec = Hyper(one_of(*_MATVEC))
 
     def __init__(self, hvp, n_samples=100, beta=0.99, pu_iters=1, tau=0.01, eta=None,
                  warm_start=True, w_min=0.0, seed=0, transform="signed", clip_min=0.0,
@@ -279,7 +280,7 @@ class PAMOO(Solver):
     name = "pamoo"
     uses_losses = True
     lr = Hyper(_positive)
-    iters = Hyper(lambda n, v: _int(n, v, 0))
+    iters = Hyper(at_least(0))
     w_min = Hyper(_nonneg)
     damping = Hyper(_nonneg)
     warm_start = Hyper(_flag)
@@ -299,6 +300,10 @@ class PAMOO(Solver):
         self.natural_scale = natural_scale
         self.w0 = w0
         self._w = None
+
+    def reads_gramian_only(self):
+        # with columns, the Gramian of the selected columns, not of J
+        return self.columns is None
 
     def _direction_weights(self, lam, scale):
         # natural_scale: d = w @ J with w = scale * lam, formed (and checked for overflow) by

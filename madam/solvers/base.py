@@ -8,9 +8,8 @@ import numpy as np
 from .. import _core
 from .. import _state
 from .._validate import FLOAT_TYPES as _FLOAT_TYPES
+from .._validate import at_least, optional
 from .._validate import float_dtype as _float_dtype
-from .._validate import integer as _int
-from .._validate import nonnegative as _nonnegative
 from .._validate import real_vector as _vector
 
 _STATE_FORMAT = 1
@@ -21,32 +20,9 @@ SOLVERS = {}
 
 
 # ----------------------------------------------------------------------------- validation
-def _seed(name, value):
-    if value is None:
-        return None
-    return _int(name, value, 0)
-
-
-def _choice(name, value, options):
-    if isinstance(value, (bool, np.bool_)) or value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return value
-
-
-def _at_least(minimum):
-    return lambda name, value: _int(name, value, minimum)
-
-
-def _one_of(*options):
-    return lambda name, value: _choice(name, value, options)
-
-
-def _max_norm(name, value):
-    return 0.0 if value is None else _nonnegative(name, value)
-
-
-def _optional_nonnegative(name, value):
-    return None if value is None else _nonnegative(name, value)
+# (the rules themselves are madam._validate's: at_least, one_of, optional, nonnegative, ...)
+#: A random stream's seed: an int >= 0, or None for fresh entropy from the OS.
+_seed = optional(at_least(0))
 
 
 def required_arguments(cls, skip=()):
@@ -147,18 +123,20 @@ def check_losses(losses, n_obj, read_values, positive=False, against="jacobian")
     return arr
 
 
-_GRAM_BLOCK = 1 << 14   # columns per float64 block of a float32 Jacobian's Gramian
+_GRAM_BLOCK = 1 << 14   # columns per float64 block of a float32 direction (_direction)
 _GRAM_EXPONENT = 128    # |log2 max|J|| beyond which a float64 Jacobian is rescaled first
 
 
 def _gramian(jac, with_exponent=False):
-    """The Gramian of J in float64, exactly symmetric and positive semi-definite, from BLAS syrk.
+    """The Gramian of J in float64, exactly symmetric and positive semi-definite, from one read
+    of J (``cm_gram_scan``: float64 accumulation in a summation order fixed by the shape, so the
+    same bits for any thread count; MAdam forms its Gramian with the same call, so its lambda is
+    the one ``solve`` gives).
 
-    float32: J is widened to float64 in blocks of columns (exact) and the blocks' syrk results
-    summed. A float32 Gramian would overflow for rows of norm ~1.8e19 (3e19^2 > 3.4e38) and carries
-    errors of eps32 |g_i| |g_j|, which the inner QPs turn into directions that conflict with a
-    gradient by far more than the rounding of d once the gradients nearly cancel; a float64 one
-    has neither problem (float32 squares cannot overflow or underflow float64).
+    float32: each product of two floats is formed exactly in float64. A float32 Gramian would
+    overflow for rows of norm ~1.8e19 (3e19^2 > 3.4e38) and carries errors of eps32 |g_i| |g_j|,
+    which the inner QPs turn into directions that conflict with a gradient by far more than the
+    rounding of d once the gradients nearly cancel; a float64 one has neither problem.
     float64: when max|J| lies outside 2^-128 .. 2^128 (the float32 range), the Gramian of J 2^-e
     is formed instead, 2^e the power of two of max|J| (scaling by a power of two is exact, so for
     in-range input the result is bit for bit the one of J); this keeps J J^T finite (rows of norm
@@ -170,24 +148,12 @@ def _gramian(jac, with_exponent=False):
     those are clipped to 0 by :func:`_clip_psd` (a change at the rounding level of each row).
     """
     exponent = 0
-    if jac.dtype == np.float32:
-        cols = jac.shape[1]
-        if cols <= _GRAM_BLOCK:
-            gram = _core.gramian(jac.astype(np.float64))
-        else:
-            gram = np.zeros((jac.shape[0], jac.shape[0]))
-            for start in range(0, cols, _GRAM_BLOCK):
-                block = np.ascontiguousarray(jac[:, start:start + _GRAM_BLOCK], dtype=np.float64)
-                gram += _core.gramian(block)
-    else:
-        top = max(float(jac.max()), -float(jac.min()))   # max|J| without an |J| temporary
-        if top > 0.0 and abs(math.frexp(top)[1]) > _GRAM_EXPONENT:
-            exponent = math.frexp(top)[1]
-            # entries below 2^(e - 1074) flush to 0: they are below the Gramian's resolution anyway
-            with np.errstate(under="ignore"):
-                gram = _core.gramian(np.ldexp(jac, -exponent))
-        else:
-            gram = _core.gramian(jac)
+    gram, _, top = _core.gram_scan(jac, jac.shape[0])
+    if jac.dtype == np.float64 and top > 0.0 and abs(math.frexp(top)[1]) > _GRAM_EXPONENT:
+        exponent = math.frexp(top)[1]
+        # entries below 2^(e - 1074) flush to 0: they are below the Gramian's resolution anyway
+        with np.errstate(under="ignore"):
+            gram, _, _ = _core.gram_scan(np.ldexp(jac, -exponent), jac.shape[0])
     gram = _clip_psd(0.5 * (gram + gram.T))
     return (gram, exponent) if with_exponent else gram
 
@@ -431,18 +397,32 @@ class Solver:
         more than G (CAMOO: Hessian-vector products) raise TypeError.
         """
         gram, exponent, precision = check_gramian(gramian, dtype)
+        return self._weights_committed(gram, exponent, precision, losses, "gramian")
+
+    def weights_of_scan(self, gram, losses, dtype):
+        """lam from the float64 Gramian of a Jacobian of ``dtype`` as
+        :func:`madam._core.gram_scan` forms it (MAdam's NaN-scan pass; unscaled, so only for
+        max|J| within 2^+-128 in float64): the path ``solve`` takes after forming that same
+        Gramian, bit for bit, without the checks ``weights`` applies to a caller's matrix
+        (which a Gramian with underflowed squared norms can fail). Messages name the jacobian."""
+        gram = _clip_psd(0.5 * (gram + gram.T))
+        return self._weights_committed(gram, 0, np.dtype(dtype), losses, "jacobian")
+
+    def _weights_committed(self, gram, exponent, precision, losses, against):
+        """weights() after its Gramian is known to be one: the losses checked, ``_weights``
+        run, lam checked finite, ``scale`` and ``info`` set; any refusal puts the state back."""
         k = gram.shape[0]
-        loss = check_losses(losses, k, self.uses_losses, self.positive_losses, "gramian")
+        loss = check_losses(losses, k, self.uses_losses, self.positive_losses, against)
         # _weights may update the state in place before it fails (or its weights turn out not
         # finite), so everything is kept as solve() keeps it and put back on any refusal
         saved = self._checkpoint()
         try:
             lam, scale, info = self._weights(k, gram if self.uses_gramian else None, exponent,
-                                             precision, loss, against="gramian")
+                                             precision, loss, against=against)
             lam = np.ascontiguousarray(lam, dtype=np.float64)
             if not _core.all_finite(lam):   # solve() refuses these in _direction
                 raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): "
-                                 "its method breaks down on this gramian and these losses")
+                                 f"its method breaks down on this {against} and these losses")
         except Exception:
             self._restore(saved)
             raise
@@ -461,6 +441,19 @@ class Solver:
         self.__dict__.clear()
         self.__dict__.update(bindings)
         self._set_state(state)
+
+    def reads_gramian_only(self):
+        """Whether this solver's method reads J only through its Gramian, so that
+        ``weights(J J^T, losses)`` gives the lambda ``solve(J, losses)`` gives (to the rounding of
+        the Gramian): True for every solver that implements ``_weights``. MAdam then forms the
+        Gramian itself, in the pass that scans J for NaN, and never hands the solver J.
+
+        False as well for a subclass that overrides ``_solve`` below the class defining
+        ``_weights`` (its solve() no longer goes through the weights weights() computes)."""
+        mro = type(self).__mro__
+        solve_at = next(c for c in mro if "_solve" in c.__dict__)
+        weights_at = next(c for c in mro if "_weights" in c.__dict__)
+        return weights_at is not Solver and issubclass(weights_at, solve_at)
 
     def _direction_weights(self, lam, scale):
         """The weights d is formed from: lam (a solver returning d in natural units overrides it)."""

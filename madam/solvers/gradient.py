@@ -5,12 +5,12 @@ import math
 import numpy as np
 
 from .. import _core
-from .._validate import Hyper
+from .._validate import Hyper, at_least, one_of, optional
 from .._validate import nonnegative as _nonnegative
 from .._validate import positive as _positive
 from .._inner import min_norm_2, min_norm_frank_wolfe, qp_active_set
-from .base import (Solver, _RngMixin, _at_least, _clip_psd, _gramian, _ldexp, _max_norm,
-                   _one_of, _optional_nonnegative, _preference, _sd_array, _sd_scalar, _seed)
+from .base import (Solver, _RngMixin, _clip_psd, _gramian, _ldexp, _preference, _sd_array,
+                   _sd_scalar, _seed)
 
 def _min_norm(gram, method="active-set", tol=1e-13, max_iter=1000):
     """argmin_{x in simplex} x^T G x: closed form for C <= 2, else Frank-Wolfe (+ exact polish)
@@ -51,9 +51,9 @@ class MGDA(Solver):
     """
 
     name = "mgda"
-    method = Hyper(_one_of("frank-wolfe", "active-set"))
+    method = Hyper(one_of("frank-wolfe", "active-set"))
     tol = Hyper(_positive)
-    max_iter = Hyper(_at_least(1))
+    max_iter = Hyper(at_least(1))
 
     def __init__(self, method="frank-wolfe", tol=1e-13, max_iter=1000):
         super().__init__()
@@ -247,7 +247,7 @@ class CAGrad(Solver):
 
     name = "cagrad"
     c = Hyper(_nonnegative)
-    rescale = Hyper(_one_of(0, 1, 2))
+    rescale = Hyper(one_of(0, 1, 2))
 
     def __init__(self, c=0.5, rescale=1):
         super().__init__()
@@ -281,7 +281,7 @@ class IMTLG(Solver):
     """
 
     name = "imtlg"
-    rtol = Hyper(_optional_nonnegative)
+    rtol = Hyper(optional(_nonnegative))
 
     def __init__(self, rtol=None):
         super().__init__()
@@ -377,10 +377,10 @@ class NashMTL(Solver):
     """
 
     name = "nashmtl"
-    max_norm = Hyper(_max_norm)
-    update_weights_every = Hyper(_at_least(1))
+    max_norm = Hyper(optional(_nonnegative, 0.0))  # None: no clipping (0)
+    update_weights_every = Hyper(at_least(1))
     tol = Hyper(_positive)
-    max_iter = Hyper(_at_least(1))
+    max_iter = Hyper(at_least(1))
 
     def __init__(self, max_norm=1.0, update_weights_every=1, tol=1e-12, max_iter=500):
         super().__init__()
@@ -504,8 +504,8 @@ def _correlation(gram, jac=None):
     if jac is not None and any(np.any(jac[i] != 0.0) for i in suspect):
         top = np.maximum(jac.max(axis=1), -jac.min(axis=1)).astype(np.float64)
         exps[top > 0.0] = np.frexp(top[top > 0.0])[1]
-        gram = _core.gramian(np.ascontiguousarray(np.ldexp(jac.astype(np.float64),
-                                                           -exps[:, None])))
+        gram, _, _ = _core.gram_scan(np.ascontiguousarray(np.ldexp(jac.astype(np.float64),
+                                                                   -exps[:, None])), k)
         gram = _clip_psd(0.5 * (gram + gram.T))
         diag = np.diag(gram).copy()
     zero = diag <= 0.0

@@ -3,9 +3,9 @@ RLW, DWA). They read only C and the losses (``uses_gramian = False``): solve() f
 for them, and weights() checks the given one but does not read it."""
 import numpy as np
 
-from .._validate import Hyper
+from .._validate import Hyper, one_of
 from .._validate import positive as _positive
-from .base import Solver, _RngMixin, _ideal, _one_of, _preference, _sd_array, _seed
+from .base import Solver, _RngMixin, _ideal, _preference, _sd_array, _seed
 
 
 class LinearScalarization(Solver):
@@ -90,7 +90,7 @@ class RLW(_RngMixin, Solver):
     uses_gramian = False
     seed = Hyper(_seed)
     alpha = Hyper(_positive)
-    distribution = Hyper(_one_of("dirichlet", "softmax-normal"))
+    distribution = Hyper(one_of("dirichlet", "softmax-normal"))
 
     def __init__(self, seed=0, alpha=1.0, distribution="dirichlet"):
         super().__init__()
