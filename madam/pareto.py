@@ -104,8 +104,9 @@ def hypervolume(points, ref, *, algorithm="auto"):
 
     Algorithms: M = 1: ``ref - min``; M = 2: sort and sweep; M = 3: a sweep over the third
     objective keeping the 2-D staircase in a 64-ary bitmap search tree, both O(N log N);
-    M = 4: a sweep over the fourth objective adding each point's exclusive 3-D volume over the
-    points before it, O(N^2 log N) in the worst case; M >= 5: WFG (While et al. 2012) with the
+    M = 4: HV4D+ (Guerreiro and Fonseca 2018), a sweep over the fourth objective adding each
+    point's exclusive 3-D volume over the points before it, each found in O(N), O(N^2) in all;
+    M >= 5: WFG (While et al. 2012) with the
     dimension-reducing sort, ending in the 4-D sweep (exponential in M in the worst case; fine
     for M = 5..6 and hundreds of points). ``algorithm="generic"`` uses WFG down to the 2-D
     sweep for every M >= 3 (for cross-checks).

@@ -58,10 +58,11 @@ void cm_pareto_config_default(cm_pareto_config *cfg);
  * n == 0 (or no point strictly below ref) gives 0.
  * Algorithms: m = 1: ref - min; m = 2: sort + sweep, O(n log n); m = 3: sweep over the third
  * objective with a 64-ary bitmap search tree over the x-ranks for the 2-D staircase,
- * O(n log n); m = 4: sweep over the fourth objective adding each point's exclusive 3-D
- * volume over the points before it (a clipped 3-D sweep over their current 3-D front),
- * O(n^2 log n) worst case; m >= 5 (or CM_PARETO_GENERIC for m >= 3): WFG (While, Bradstreet
- * and Barone 2012) -- hv(S) = sum over the points p_t sorted by the last objective of
+ * O(n log n); m = 4: HV4D+ (Guerreiro and Fonseca 2018), a sweep over the fourth objective
+ * adding each point's exclusive 3-D volume over the points before it, found in O(n) from
+ * their 3-D front kept in (x, y) order and in z order, O(n^2); m >= 5 (or CM_PARETO_GENERIC
+ * for m >= 3): WFG (While, Bradstreet and Barone 2012) -- hv(S) = sum over the points p_t
+ * sorted by the last objective of
  * (ref_m - p_t,m) * [ vol_{m-1}(p_t) - hv_{m-1}(nd({max(p_t, p_j) : j < t})) ], down to the
  * 4-D sweep (the 2-D sweep under CM_PARETO_GENERIC), its outer loop in parallel; each limited
  * set first loses, in O(t m), the points weakly dominated by a limited point above p_t in one

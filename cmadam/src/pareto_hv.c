@@ -7,12 +7,23 @@
  *      the staircase points it dominates in (x, y) and adds the area it newly covers, so the
  *      area of the staircase is a running sum of non-negative terms; every point enters and
  *      leaves once: O(n log n) after the two sorts.
+ * 4-D: HV4D+: sweep over the 4th objective adding each point's exclusive 3-D volume over the
+ *      points before it, each in O(n) from their 3-D front kept in (x, y) and in z order.
  * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 4-D sweep;
  *      each limited set is cut down by the one-coordinate prefilter of wfg_slice first.
  */
 #include <string.h>
 
 #include "pareto_internal.h"
+
+/* the 4-D sweep's points (x, y, z) and shadow staircase entries (x, y) */
+typedef struct hv4_pt {
+    double x, y, z;
+} hv4_pt;
+
+typedef struct hv4_st {
+    double x, y;
+} hv4_st;
 
 struct cm_po_hv_ws {
     size_t cap, m;
@@ -23,6 +34,8 @@ struct cm_po_hv_ws {
     uint64_t *words;
     double **sorted; /* sorted[d]: cap x d, for base < d <= m */
     double **limit;  /* limit[d]: cap x (d - 1) */
+    hv4_pt *tx, *tz; /* the 4-D sweep's sets (cap each) and shadow (2 cap + 2) */
+    hv4_st *sh;
 };
 
 void cm_po_hv_ws_free(cm_po_hv_ws *ws)
@@ -41,6 +54,9 @@ void cm_po_hv_ws_free(cm_po_hv_ws *ws)
     free(ws->X);
     free(ws->Y);
     free(ws->words);
+    free(ws->tx);
+    free(ws->tz);
+    free(ws->sh);
     free(ws);
 }
 
@@ -56,15 +72,24 @@ cm_po_hv_ws *cm_po_hv_ws_new(size_t cap, size_t m, int base)
     ws->rank = cm_po_alloc(cap, sizeof *ws->rank);
     ws->list = cm_po_alloc(cap, sizeof *ws->list);
     ws->scratch = malloc(cm_po_sort_scratch_bytes(cap));
-    ws->X = cm_po_alloc(cap + 1, sizeof *ws->X); /* + 1: the 4-D sweep's extra slot */
-    ws->Y = cm_po_alloc(cap + 1, sizeof *ws->Y);
-    ws->words = cm_po_alloc(cm_po_fset_words(cap + 1), sizeof *ws->words);
+    ws->X = cm_po_alloc(cap, sizeof *ws->X);
+    ws->Y = cm_po_alloc(cap, sizeof *ws->Y);
+    ws->words = cm_po_alloc(cm_po_fset_words(cap), sizeof *ws->words);
     ws->sorted = calloc(m + 1, sizeof *ws->sorted);
     ws->limit = calloc(m + 1, sizeof *ws->limit);
     if (!ws->idx || !ws->rank || !ws->list || !ws->scratch || !ws->X || !ws->Y || !ws->words ||
         !ws->sorted || !ws->limit) {
         cm_po_hv_ws_free(ws);
         return NULL;
+    }
+    if (base >= 4 && m >= 4) {
+        ws->tx = cm_po_alloc(cap, sizeof *ws->tx);
+        ws->tz = cm_po_alloc(cap, sizeof *ws->tz);
+        ws->sh = cm_po_alloc(2 * cap + 2, sizeof *ws->sh);
+        if (!ws->tx || !ws->tz || !ws->sh) {
+            cm_po_hv_ws_free(ws);
+            return NULL;
+        }
     }
     for (size_t d = (size_t)base + 1; d <= m; d++) {
         ws->sorted[d] = cm_po_alloc(cap, d * sizeof(double));
@@ -157,108 +182,211 @@ static double hv3d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref
 }
 
 /* ------------------------------------------------------------------ 4-D sweep */
-/* Sweeping over the 4th objective, hv = sum_t (ref_4 - p_t4) * c_t, where c_t is the exclusive
- * 3-D volume of p_t over the points before it (WFG's slice, without the clipping copies).
- * T holds the points so far that no later point can make redundant -- those not dominated in
- * (x, y, z) by another point so far -- in z order. c_t is a 3-D sweep over T inside p's box:
- * every member q is clipped to max(q, p) and enters the 2-D staircase of the slice when the
- * sweep reaches max(q_z, p_z); members with q_x <= p_x all clip to x = p_x and share slot 0
- * of the bitmap tree, the others use slot 1 + (their x-rank); the uncovered area of p's 2-D
- * box times the z travelled is summed, and the sweep stops once a member covers the whole box
- * (clipped to (p_x, p_y)). O(n |T| log_64 n); no sorting inside the loop. */
-typedef struct {
-    const double *p, *ref;
-    double *X, *Y; /* by slot: x and clipped y of the members in the staircase */
-    const size_t *slot;
-    cm_po_fset *set;
-    size_t last; /* the highest slot */
-} hv4_ctx;
+/* HV4D+ (after Guerreiro and Fonseca 2018). Sweeping over the 4th objective,
+ * hv = sum_t (ref_4 - p_t4) * c_t, where c_t is the volume p_t adds to the 3-D hypervolume of the
+ * points before it (their projection on the first three coordinates). T holds those points
+ * that no other point so far weakly dominates in (x, y, z), twice: Tx in (x, y) order and Tz in
+ * z order (the paper keeps each member's 2-D neighbours instead; two orders are simpler to keep
+ * right under ties and cost the same O(|T|) per point). c_t is found in O(|T|) without sorting:
+ *  - at height p_z, the members below p in z (scanned in x order) give the top of p's 2-D box
+ *    (the least y of those with x <= p_x), its right edge (the least x of those with y <= p_y)
+ *    and, in between, the staircase of those inside the box: p's exclusive area E is the
+ *    rectangle [p_x, right) x [p_y, top) less what that "shadow" staircase covers;
+ *  - the members at or above p_z, in z order, then each lower top, move right in, or (those p
+ *    dominates, each removed from T afterwards, so at most n of these in the whole sweep) join
+ *    the shadow (a binary search and a shift); E times the z travelled is summed at every
+ *    change, and the sweep stops once a member covers p's whole box.
+ * Then the members p dominates leave T and p joins it. O(n^2) after the sort over the 4th.
+ * Members that are redundant only through ties (a copy of a covered corner) would change no
+ * area; the tie rules below keep T free of them all the same. */
 
-/* Add the clipped point (x, y) at slot r to the staircase; returns the area newly covered. */
-static double hv4_insert(hv4_ctx *c, size_t r, double x, double y)
+/* p's exclusive region at the current height: [p_x, right) x [p_y, top) less sh[lo .. hi),
+ * the staircase (x increasing, y decreasing) of the members inside it; E its area. */
+typedef struct {
+    double px, py, top, right, E;
+    hv4_st *sh;
+    size_t lo, hi;
+} hv4_region;
+
+/* Lower the top to t (p_y < t < top); returns the area lost. */
+static double hv4_shrink_top(hv4_region *g, double t)
 {
-    const size_t a = r > 0 ? cm_po_fset_prev(c->set, r - 1) : CM_PO_NONE;
-    if (a != CM_PO_NONE && c->Y[a] <= y) return 0.0;
-    size_t s = cm_po_fset_next(c->set, r); /* slot 0 may hold an earlier member */
-    if (s == r && c->Y[r] <= y) return 0.0;
-    double h = a != CM_PO_NONE ? c->Y[a] : c->ref[1], x0 = x, gain = 0.0;
-    while (s != CM_PO_NONE && c->Y[s] >= y) {
-        gain += (c->X[s] - x0) * (h - y);
-        h = c->Y[s];
-        x0 = c->X[s];
-        cm_po_fset_erase(c->set, s);
-        s = s < c->last ? cm_po_fset_next(c->set, s + 1) : CM_PO_NONE;
+    double lost = 0.0, upper = g->top;
+    while (g->lo < g->hi && g->sh[g->lo].y >= t) {
+        lost += (g->sh[g->lo].x - g->px) * (upper - g->sh[g->lo].y);
+        upper = g->sh[g->lo].y;
+        g->lo++;
     }
-    gain += ((s != CM_PO_NONE ? c->X[s] : c->ref[0]) - x0) * (h - y);
-    c->X[r] = x;
-    c->Y[r] = y;
-    cm_po_fset_insert(c->set, r);
+    lost += ((g->lo < g->hi ? g->sh[g->lo].x : g->right) - g->px) * (upper - t);
+    g->top = t;
+    return lost;
+}
+
+/* Move the right edge in to x (p_x < x < right); returns the area lost. */
+static double hv4_shrink_right(hv4_region *g, double x)
+{
+    double lost = 0.0, rightmost = g->right;
+    while (g->lo < g->hi && g->sh[g->hi - 1].x >= x) {
+        lost += (rightmost - g->sh[g->hi - 1].x) * (g->sh[g->hi - 1].y - g->py);
+        rightmost = g->sh[g->hi - 1].x;
+        g->hi--;
+    }
+    lost += (rightmost - x) * ((g->lo < g->hi ? g->sh[g->hi - 1].y : g->top) - g->py);
+    g->right = x;
+    return lost;
+}
+
+/* Add (x, y) (p_x <= x < right, p_y <= y < top) to the shadow; returns the area newly covered.
+ * sh has room for one more entry past hi. */
+static double hv4_shadow_insert(hv4_region *g, double x, double y)
+{
+    hv4_st *sh = g->sh;
+    size_t a = g->lo, b = g->hi; /* b: the first entry with x >= the new x */
+    while (a < b) {
+        const size_t mid = a + (b - a) / 2;
+        if (sh[mid].x < x) a = mid + 1;
+        else b = mid;
+    }
+    double h = b > g->lo ? sh[b - 1].y : g->top;
+    if (h <= y) return 0.0; /* the entry before covers it */
+    if (b < g->hi && sh[b].x == x && sh[b].y <= y) return 0.0;
+    double x0 = x, gain = 0.0;
+    size_t s = b;
+    while (s < g->hi && sh[s].y >= y) { /* covered by the new entry */
+        gain += (sh[s].x - x0) * (h - y);
+        h = sh[s].y;
+        x0 = sh[s].x;
+        s++;
+    }
+    gain += ((s < g->hi ? sh[s].x : g->right) - x0) * (h - y);
+    if (s == b) {
+        memmove(sh + b + 1, sh + b, (g->hi - b) * sizeof *sh);
+        g->hi++;
+    } else if (s > b + 1) {
+        memmove(sh + b + 1, sh + s, (g->hi - s) * sizeof *sh);
+        g->hi -= s - b - 1;
+    }
+    sh[b].x = x;
+    sh[b].y = y;
     return gain;
 }
 
-/* Exclusive 3-D volume of c->p over the tn members of T (rows of S, 4 columns); *dominated = 1
- * when a member weakly dominates p in (x, y, z). */
-static double hv4_slice(hv4_ctx *c, const double *S, const size_t *T, size_t tn, int *dominated)
+/* The volume p adds to the 3-D hypervolume of the t members (Tx, Tz); the members from Tz[zpos]
+ * on have z >= p_z. *join = 0 when a member weakly dominates p in (x, y, z); *ndom counts the
+ * members p weakly dominates. sh has room for 2 t + 1 entries. */
+static double hv4_contrib(const hv4_pt *Tx, const hv4_pt *Tz, size_t t, size_t zpos,
+                          const hv4_pt *p, const double *ref, hv4_st *sh, int *join,
+                          size_t *ndom)
 {
-    const double *p = c->p, *ref = c->ref;
-    double uncovered = (ref[0] - p[0]) * (ref[1] - p[1]), z = p[2], vol = 0.0;
-    cm_po_fset_init(c->set, c->last + 1, c->set->words);
-    *dominated = 0;
-    for (size_t j = 0; j < tn; j++) {
-        const double *q = S + 4 * T[j];
-        const double zq = q[2] > p[2] ? q[2] : p[2];
-        if (zq > z) {
-            vol += uncovered * (zq - z);
-            z = zq;
+    hv4_region g = {p->x, p->y, ref[1], ref[0], 0.0, sh, 0, 0};
+    *join = 1;
+    *ndom = 0;
+    size_t j = 0;
+    for (; j < t && Tx[j].x <= p->x; j++) { /* left of p: they set the top */
+        const hv4_pt *r = Tx + j;
+        if (r->z >= p->z) continue;
+        if (r->y <= p->y) {
+            *join = 0;
+            return 0.0;
         }
-        const double yq = q[1] > p[1] ? q[1] : p[1];
-        if (q[0] <= p[0]) {
-            uncovered -= hv4_insert(c, 0, p[0], yq);
-            if (yq == p[1]) { /* the whole box is covered from here on */
-                *dominated = q[2] <= p[2];
-                return vol;
-            }
-        } else {
-            uncovered -= hv4_insert(c, c->slot[T[j]], q[0], yq);
-        }
+        if (r->y < g.top) g.top = r->y;
     }
-    return vol + uncovered * (ref[2] - z);
+    double upper = g.top;
+    for (; j < t; j++) { /* right of p: the shadow until the first at or below p_y */
+        const hv4_pt *r = Tx + j;
+        if (r->z >= p->z || r->y >= upper) continue;
+        if (r->y <= p->y) {
+            g.right = r->x;
+            break;
+        }
+        sh[g.hi].x = r->x;
+        sh[g.hi].y = r->y;
+        g.hi++;
+        g.E += (r->x - p->x) * (upper - r->y);
+        upper = r->y;
+    }
+    g.E += (g.right - p->x) * (upper - p->y);
+    double z0 = p->z, vol = 0.0;
+    for (j = zpos; j < t; j++) {
+        const hv4_pt *q = Tz + j;
+        double lost;
+        if (q->x <= p->x && q->y <= p->y) { /* covers the whole box from here on */
+            if (q->z == p->z) {
+                *join = 0;
+                return 0.0;
+            }
+            return vol + (g.E > 0.0 ? g.E : 0.0) * (q->z - z0);
+        }
+        if (q->x >= p->x && q->y >= p->y) {
+            ++*ndom;
+            if (q->x >= g.right || q->y >= g.top) continue;
+            lost = hv4_shadow_insert(&g, q->x, q->y);
+        } else if (q->x < p->x) {
+            if (q->y >= g.top) continue;
+            lost = hv4_shrink_top(&g, q->y);
+        } else {
+            if (q->x >= g.right) continue;
+            lost = hv4_shrink_right(&g, q->x);
+        }
+        vol += (g.E > 0.0 ? g.E : 0.0) * (q->z - z0);
+        z0 = q->z;
+        g.E -= lost;
+    }
+    return vol + (g.E > 0.0 ? g.E : 0.0) * (ref[2] - z0);
 }
 
 static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref)
 {
     static const int dims_w[1] = {3};
-    size_t *idx = ws->idx, *slot = ws->rank, *T = ws->list;
-    for (size_t i = 0; i < k; i++) idx[i] = i;
-    cm_po_sort(k, S, 4, dims_xy, 2, idx, ws->scratch);
-    for (size_t r = 0; r < k; r++) slot[idx[r]] = r + 1;
+    size_t *idx = ws->idx;
+    hv4_pt *Tx = ws->tx, *Tz = ws->tz;
     for (size_t i = 0; i < k; i++) idx[i] = i;
     cm_po_sort(k, S, 4, dims_w, 1, idx, ws->scratch);
-    cm_po_fset set;
-    cm_po_fset_init(&set, k + 1, ws->words);
-    hv4_ctx c = {NULL, ref, ws->X, ws->Y, slot, &set, k};
     size_t tn = 0;
     double total = 0.0;
     for (size_t t = 0; t < k; t++) {
-        const size_t i = idx[t];
-        const double *p = S + 4 * i;
-        int dominated;
-        c.p = p;
-        const double v = hv4_slice(&c, S, T, tn, &dominated);
-        total += (ref[3] - p[3]) * v;
-        if (dominated) continue;
-        /* drop the members p dominates in (x, y, z), insert p in z order */
-        size_t w = 0, at = CM_PO_NONE;
-        for (size_t j = 0; j < tn; j++) {
-            const double *q = S + 4 * T[j];
-            if (p[0] <= q[0] && p[1] <= q[1] && p[2] <= q[2]) continue;
-            if (at == CM_PO_NONE && q[2] > p[2]) at = w;
-            T[w++] = T[j];
+        const double *s = S + 4 * idx[t];
+        const hv4_pt p = {s[0], s[1], s[2]};
+        size_t lo = 0, hi = tn; /* zpos: the first member with z >= p_z */
+        while (lo < hi) {
+            const size_t mid = lo + (hi - lo) / 2;
+            if (Tz[mid].z < p.z) lo = mid + 1;
+            else hi = mid;
         }
-        tn = w;
-        if (at == CM_PO_NONE) at = tn;
-        memmove(T + at + 1, T + at, (tn - at) * sizeof *T);
-        T[at] = i;
+        const size_t zpos = lo;
+        int join;
+        size_t ndom;
+        total += (ref[3] - s[3]) * hv4_contrib(Tx, Tz, tn, zpos, &p, ref, ws->sh, &join, &ndom);
+        if (!join) continue;
+        size_t xpos; /* the first member with (x, y) > (p_x, p_y) once the dominated are gone */
+        lo = 0;
+        hi = tn;
+        while (lo < hi) {
+            const size_t mid = lo + (hi - lo) / 2;
+            if (Tx[mid].x < p.x || (Tx[mid].x == p.x && Tx[mid].y <= p.y)) lo = mid + 1;
+            else hi = mid;
+        }
+        xpos = lo;
+        if (ndom) {
+            size_t w = zpos;
+            for (size_t j = zpos; j < tn; j++)
+                if (!(Tz[j].x >= p.x && Tz[j].y >= p.y)) Tz[w++] = Tz[j];
+            /* in Tx the dominated lie at or after the first member with x >= p_x */
+            size_t f = xpos;
+            while (f > 0 && Tx[f - 1].x >= p.x) f--;
+            size_t u = f, before = 0;
+            for (size_t j = f; j < tn; j++) {
+                if (Tx[j].x >= p.x && Tx[j].y >= p.y && Tx[j].z >= p.z) continue;
+                if (j < xpos) before++;
+                Tx[u++] = Tx[j];
+            }
+            xpos = f + before;
+            tn = w;
+        }
+        memmove(Tz + zpos + 1, Tz + zpos, (tn - zpos) * sizeof *Tz);
+        Tz[zpos] = p;
+        memmove(Tx + xpos + 1, Tx + xpos, (tn - xpos) * sizeof *Tx);
+        Tx[xpos] = p;
         tn++;
     }
     return total;

@@ -10,7 +10,8 @@
  *      ignore_dominated;
  *   3. hypervolume of random real points against inclusion-exclusion over all subsets (n <= 10);
  *   4. large 2-D / 3-D integer sets against an exact prefix-minimum count; 3-D sweep against
- *      WFG; 3-D contributions against leave-one-out;
+ *      WFG; 3-D contributions against leave-one-out; WFG's prefilter (m = 5, 6); the 4-D
+ *      sweep (m = 4, 5) on tie-heavy grids against an exact count and against WFG to 2-D;
  *   5. nondominance and ranks against brute force (pairwise comparisons, front peeling);
  *   6. the internal sort and 64-ary bitmap tree against naive versions;
  *   7. bit-identical results for 1, 2 and the default number of threads;
@@ -832,6 +833,61 @@ static void test_hv_prefilter(void)
     free(p);
 }
 
+/* ------------------------------------------------------------------------ 4c. 4-D sweep */
+/* The 4-D sweep (HV4D+; also the base case of WFG for m >= 5) against an exact cell count on
+ * tie-heavy integer grids (every coordinate shared by many points, duplicates, points on the
+ * reference), and against WFG down to 2-D on those grids, on random points, on fronts and on
+ * fronts whose coordinates are rounded to a few levels (ties inside a front), m = 4 and 5,
+ * n = 0, 1, 2 included. Integer inputs give exact sums, so the grid values must match exactly. */
+static void fill_hv4_case(rng_t *r, int kind, size_t n, size_t m, size_t g, double *p)
+{
+    if (kind == 0) {
+        grid_points(r, n, m, g, p);
+    } else if (kind == 1) { /* ties in one coordinate only, the others distinct */
+        const size_t c = rng_int(r, m);
+        for (size_t i = 0; i < n * m; i++) p[i] = (double)g * rng_unif(r);
+        for (size_t i = 0; i < n; i++) p[i * m + c] = (double)rng_int(r, 3);
+    } else if (kind == 2) {
+        for (size_t i = 0; i < n * m; i++) p[i] = rng_unif(r);
+    } else { /* a front, rounded to g levels when kind == 4 */
+        sphere_front(r, n, m, p);
+        if (kind == 4)
+            for (size_t i = 0; i < n * m; i++) p[i] = floor(p[i] * (double)g) / (double)g;
+    }
+}
+
+static void test_hv4d_sweep(void)
+{
+    rng_t r = {23};
+    const size_t cap = 300;
+    double *p = xmalloc(cap * 5 * sizeof *p);
+    int bad_exact = 0, bad_wfg = 0;
+    for (size_t m = 4; m <= 5; m++) {
+        for (int rep = 0; rep < 60; rep++) {
+            const int kind = rep % 5;
+            const size_t g = 2 + rng_int(&r, m == 4 ? 6 : 4);
+            const size_t n = rep < 15 ? (size_t)rep % 3 : 3 + rng_int(&r, m == 4 ? cap - 3 : 80);
+            fill_hv4_case(&r, kind, n, m, g, p);
+            double ref[5];
+            for (size_t k = 0; k < m; k++) ref[k] = kind == 0 || kind == 1 ? (double)g : 1.0;
+            const double a = hv(CM_PARETO_AUTO, n, m, p, ref);
+            const double b = hv(CM_PARETO_GENERIC, n, m, p, ref);
+            if (!close_rel(a, b, 1e-12) && !bad_wfg++)
+                printf("     4-D sweep m=%zu rep %d n=%zu: %.17g vs %.17g\n", m, rep, n, a, b);
+            if (kind == 0) {
+                const double want = grid_count(n, m, p, g, NULL, NULL);
+                if (a != want && !bad_exact++)
+                    printf("     4-D sweep grid m=%zu g=%zu n=%zu: %.17g vs %.17g\n", m, g, n,
+                           a, want);
+            }
+            if (n == 0) CHECK(a == 0.0);
+        }
+    }
+    CHECKF(bad_exact == 0, "%d 4-D sweep grid hypervolumes differ from the cell count", bad_exact);
+    CHECKF(bad_wfg == 0, "%d 4-D sweep hypervolumes differ from WFG to 2-D", bad_wfg);
+    free(p);
+}
+
 int main(void)
 {
     test_defaults_and_strerror();
@@ -843,6 +899,7 @@ int main(void)
     test_inclusion_exclusion();
     test_large();
     test_hv_prefilter();
+    test_hv4d_sweep();
     test_nd_rank_random();
     test_sort_and_fset();
     test_threads();
