@@ -67,7 +67,10 @@ void cm_pareto_config_default(cm_pareto_config *cfg);
  * 4-D sweep (the 2-D sweep under CM_PARETO_GENERIC), its outer loop in parallel; each limited
  * set first loses, in O(t m), the points weakly dominated by a limited point above p_t in one
  * coordinate only (the nondominated filter then runs only above 5-D: the 4-D sweep needs no
- * filtered input); exponential in m in the worst case. */
+ * filtered input); exponential in m in the worst case. For m = 5 the top level keeps the
+ * front itself (sorted by the 5th objective, ties by the others, each point checked against
+ * the kept ones), scans the points before p_t column by column without branches, and hands
+ * each limited set to the 4-D sweep already in order of its 4th coordinate. */
 int cm_hypervolume_f64(const cm_pareto_config *cfg, const cm_exec_config *exec, size_t n,
                        size_t m, const double *points, const double *ref, double *hv);
 

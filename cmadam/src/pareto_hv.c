@@ -11,8 +11,15 @@
  *      points before it, each in O(n) from their 3-D front kept in (x, y) and in z order.
  * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 4-D sweep;
  *      each limited set is cut down by the one-coordinate prefilter of wfg_slice first.
+ *      m = 5: the top level (hv_wfg_top) filters the front in one pass over the rows sorted by
+ *      the 5th coordinate, and wfg_slice5 builds each limited set from the first four
+ *      coordinates held column by column (SSE2 where available), branch-free, ordered by the
+ *      4th so that the sweep needs no sort.
  */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "pareto_internal.h"
 
@@ -335,13 +342,14 @@ static double hv4_contrib(const hv4_pt *Tx, const hv4_pt *Tz, size_t t, size_t z
     return vol + (g.E > 0.0 ? g.E : 0.0) * (ref[2] - z0);
 }
 
-static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref)
+/* presorted: S's rows are already in non-decreasing order of the 4th coordinate */
+static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref, int presorted)
 {
     static const int dims_w[1] = {3};
     size_t *idx = ws->idx;
     hv4_pt *Tx = ws->tx, *Tz = ws->tz;
     for (size_t i = 0; i < k; i++) idx[i] = i;
-    cm_po_sort(k, S, 4, dims_w, 1, idx, ws->scratch);
+    if (!presorted) cm_po_sort(k, S, 4, dims_w, 1, idx, ws->scratch);
     size_t tn = 0;
     double total = 0.0;
     for (size_t t = 0; t < k; t++) {
@@ -469,6 +477,159 @@ static double wfg_slice(cm_po_hv_ws *ws, size_t d, const double *sorted, size_t 
     return v > 0.0 ? v : 0.0;
 }
 
+/* Sort n rows of 4 doubles by the 4th, stably: insertion sort of runs of 16, then merges
+ * through tmp (room for n rows). */
+static void sort_rows4(double *a, double *tmp, size_t n)
+{
+    const size_t run = 16;
+    for (size_t s = 0; s < n; s += run) {
+        const size_t e = s + run < n ? s + run : n;
+        for (size_t i = s + 1; i < e; i++) {
+            double r[4];
+            memcpy(r, a + i * 4, sizeof r);
+            size_t j = i;
+            while (j > s && a[(j - 1) * 4 + 3] > r[3]) {
+                memcpy(a + j * 4, a + (j - 1) * 4, sizeof r);
+                j--;
+            }
+            memcpy(a + j * 4, r, sizeof r);
+        }
+    }
+    double *src = a, *dst = tmp;
+    for (size_t w = run; w < n; w *= 2) {
+        for (size_t s = 0; s < n; s += 2 * w) {
+            const size_t m = s + w < n ? s + w : n, e = s + 2 * w < n ? s + 2 * w : n;
+            size_t i = s, j = m, o = s;
+            while (i < m && j < e) {
+                const int right = src[j * 4 + 3] < src[i * 4 + 3];
+                memcpy(dst + o * 4, src + (right ? j : i) * 4, 4 * sizeof *src);
+                j += (size_t)right;
+                i += (size_t)!right;
+                o++;
+            }
+            memcpy(dst + o * 4, src + i * 4, (m - i) * 4 * sizeof *src);
+            o += m - i;
+            memcpy(dst + o * 4, src + j * 4, (e - j) * 4 * sizeof *src);
+        }
+        double *sw = src;
+        src = dst;
+        dst = sw;
+    }
+    if (src != a) memcpy(a, src, n * 4 * sizeof *a);
+}
+
+/* wfg_slice for the top level of m = 5, the first four coordinates of the rows sorted by the
+ * 5th also held column by column (cols: 4 x stride), so that the scans over the points before
+ * p run branch-free. The same prefilter as wfg_slice: best[c] is the least q_c of the points
+ * above p in coordinate c only (ref_c if none); a limited point is kept only if it lies below
+ * best in every coordinate (a point above p in c by at least best[c] - which includes every
+ * one-coordinate point - is weakly dominated by the cut at best[c]); the cuts are added as
+ * limited points themselves. No row before p may weakly dominate p in the first four
+ * coordinates (hv_wfg_top's filter sees to it): such a row would pass as a one-coordinate
+ * point in every coordinate. hi: room for t rows of 4. */
+static double wfg_slice5(cm_po_hv_ws *ws, const double *sorted, const double *cols,
+                         size_t stride, size_t t, double *lim, double *hi, const double *ref)
+{
+    const double *p = sorted + t * 5;
+    double v = box_volume(p, ref, 4);
+    if (t == 0) return v;
+    const double *c0 = cols, *c1 = cols + stride, *c2 = cols + 2 * stride,
+                 *c3 = cols + 3 * stride;
+    const double p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+    double b0 = ref[0], b1 = ref[1], b2 = ref[2], b3 = ref[3];
+    size_t j0 = 0;
+#if defined(__SSE2__)
+    {
+        const __m128d q0 = _mm_set1_pd(p0), q1 = _mm_set1_pd(p1), q2 = _mm_set1_pd(p2),
+                      q3 = _mm_set1_pd(p3);
+        __m128d m0 = _mm_set1_pd(b0), m1 = _mm_set1_pd(b1), m2 = _mm_set1_pd(b2),
+                m3 = _mm_set1_pd(b3);
+        for (; j0 + 2 <= t; j0 += 2) {
+            const __m128d x0 = _mm_loadu_pd(c0 + j0), x1 = _mm_loadu_pd(c1 + j0),
+                          x2 = _mm_loadu_pd(c2 + j0), x3 = _mm_loadu_pd(c3 + j0);
+            const __m128d l0 = _mm_cmple_pd(x0, q0), l1 = _mm_cmple_pd(x1, q1),
+                          l2 = _mm_cmple_pd(x2, q2), l3 = _mm_cmple_pd(x3, q3);
+            const __m128d l01 = _mm_and_pd(l0, l1), l23 = _mm_and_pd(l2, l3);
+            /* where the mask is clear, the candidate is the running bound itself */
+            const __m128d s0 = _mm_and_pd(l1, l23), s1 = _mm_and_pd(l0, l23),
+                          s2 = _mm_and_pd(l01, l3), s3 = _mm_and_pd(l01, l2);
+            m0 = _mm_min_pd(m0, _mm_or_pd(_mm_and_pd(s0, x0), _mm_andnot_pd(s0, m0)));
+            m1 = _mm_min_pd(m1, _mm_or_pd(_mm_and_pd(s1, x1), _mm_andnot_pd(s1, m1)));
+            m2 = _mm_min_pd(m2, _mm_or_pd(_mm_and_pd(s2, x2), _mm_andnot_pd(s2, m2)));
+            m3 = _mm_min_pd(m3, _mm_or_pd(_mm_and_pd(s3, x3), _mm_andnot_pd(s3, m3)));
+        }
+        double h[2];
+        _mm_storeu_pd(h, m0);
+        b0 = h[0] < h[1] ? h[0] : h[1];
+        _mm_storeu_pd(h, m1);
+        b1 = h[0] < h[1] ? h[0] : h[1];
+        _mm_storeu_pd(h, m2);
+        b2 = h[0] < h[1] ? h[0] : h[1];
+        _mm_storeu_pd(h, m3);
+        b3 = h[0] < h[1] ? h[0] : h[1];
+    }
+#endif
+    for (size_t j = j0; j < t; j++) {
+        const int l0 = c0[j] <= p0, l1 = c1[j] <= p1, l2 = c2[j] <= p2, l3 = c3[j] <= p3;
+        b0 = (l1 & l2 & l3) & (c0[j] < b0) ? c0[j] : b0;
+        b1 = (l0 & l2 & l3) & (c1[j] < b1) ? c1[j] : b1;
+        b2 = (l0 & l1 & l3) & (c2[j] < b2) ? c2[j] : b2;
+        b3 = (l0 & l1 & l2) & (c3[j] < b3) ? c3[j] : b3;
+    }
+    /* The limited set goes to hv4d in non-decreasing order of its 4th coordinate
+     * max(q_3, p_3): the rows with q_3 <= p_3 (4th = p_3, and the cuts in coordinates 0..2)
+     * first in any order, then those with q_3 > p_3 sorted (through hi, k x 4), then the cut
+     * in coordinate 3 (above every kept row's 4th). The scan is written branch-free: every row
+     * goes to lim[kk] and kk moves on only for those kept (kk <= t throughout: each cut stands
+     * for at least one one-coordinate point, not kept); the kept rows are split afterwards. */
+    size_t kk = 0;
+    const double best[4] = {b0, b1, b2, b3};
+    for (size_t c = 0; c < 3; c++) {
+        if (!(best[c] < ref[c])) continue;
+        double *o = lim + kk * 4;
+        o[0] = p0;
+        o[1] = p1;
+        o[2] = p2;
+        o[3] = p3;
+        o[c] = best[c];
+        kk++;
+    }
+    for (size_t j = 0; j < t; j++) {
+        double *o = lim + kk * 4;
+        o[0] = c0[j] > p0 ? c0[j] : p0;
+        o[1] = c1[j] > p1 ? c1[j] : p1;
+        o[2] = c2[j] > p2 ? c2[j] : p2;
+        o[3] = c3[j] > p3 ? c3[j] : p3;
+        kk += (size_t)((c0[j] < b0) & (c1[j] < b1) & (c2[j] < b2) & (c3[j] < b3));
+    }
+    size_t lo = 0, nh = 0;
+    for (size_t i = 0; i < kk; i++) {
+        const double *o = lim + i * 4;
+        if (o[3] > p3) {
+            memcpy(hi + nh * 4, o, 4 * sizeof *o);
+            nh++;
+        } else {
+            if (lo != i) memcpy(lim + lo * 4, o, 4 * sizeof *o);
+            lo++;
+        }
+    }
+    sort_rows4(hi, lim + (lo + nh + 1) * 4, nh);
+    memcpy(lim + lo * 4, hi, nh * 4 * sizeof *lim);
+    kk = lo + nh;
+    if (b3 < ref[3]) {
+        double *o = lim + kk * 4;
+        o[0] = p0;
+        o[1] = p1;
+        o[2] = p2;
+        o[3] = b3;
+        kk++;
+    }
+    if (kk == 0) return v;
+    if (kk == 1) v -= box_volume(lim, ref, 4);
+    else v -= hv4d(ws, kk, lim, ref, 1);
+    return v > 0.0 ? v : 0.0;
+}
+
 /* Sort the k rows of S (d columns) by the last coordinate into `sorted`. */
 static void sort_by_last(cm_po_hv_ws *ws, size_t d, size_t k, const double *S, double *sorted)
 {
@@ -490,7 +651,7 @@ static double hv_level(cm_po_hv_ws *ws, size_t d, size_t k, double *S, const dou
     }
     if (d == 2) return hv2d(ws, k, S, ref);
     if (d == 3 && ws->base >= 3) return hv3d(ws, k, S, ref);
-    if (d == 4 && ws->base >= 4) return hv4d(ws, k, S, ref);
+    if (d == 4 && ws->base >= 4) return hv4d(ws, k, S, ref, 0);
     double *sorted = ws->sorted[d], *lim = ws->limit[d];
     sort_by_last(ws, d, k, S, sorted);
     double total = 0.0;
@@ -557,13 +718,71 @@ static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const doub
 {
     int status = CM_OK;
     double *sorted = cm_po_alloc(k, m * sizeof *sorted);
-    double *part = cm_po_alloc(k, sizeof *part);
+    double *part = cm_po_alloc(k, sizeof *part), *cols = NULL;
     cm_po_hv_ws *ws0 = cm_po_hv_ws_new(k, m, base);
     if (!sorted || !part || !ws0) {
         status = CM_ERR_SIZE;
         goto done;
     }
-    sort_by_last(ws0, m, k, F, sorted);
+    const int five = m == 5 && base >= 4;
+    const size_t stride = k;
+    if (five) {
+        /* F need not be nondominated: sorted by the 5th coordinate, ties by the first four in
+         * turn, a point's weak dominators all come before it, so one pass keeps the front,
+         * one copy of each point, in order; their first four coordinates also go to cols */
+        static const int dims5[5] = {4, 0, 1, 2, 3};
+        size_t *idx = ws0->idx;
+        for (size_t i = 0; i < k; i++) idx[i] = i;
+        cm_po_sort(k, F, 5, dims5, 5, idx, ws0->scratch);
+        cols = cm_po_alloc(k, 4 * sizeof *cols);
+        if (!cols) {
+            status = CM_ERR_SIZE;
+            goto done;
+        }
+        double *c0 = cols, *c1 = cols + stride, *c2 = cols + 2 * stride, *c3 = cols + 3 * stride;
+        size_t kept = 0;
+        for (size_t t = 0; t < k; t++) {
+            const double *p = F + idx[t] * 5;
+            const double p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+            int dom = 0;
+            size_t j = 0;
+#if defined(__SSE2__)
+            {
+                const __m128d q0 = _mm_set1_pd(p0), q1 = _mm_set1_pd(p1), q2 = _mm_set1_pd(p2),
+                              q3 = _mm_set1_pd(p3);
+                for (; j + 8 <= kept && !dom; j += 8) {
+                    __m128d a = _mm_setzero_pd();
+                    for (size_t b = j; b < j + 8; b += 2) {
+                        const __m128d l01 = _mm_and_pd(_mm_cmple_pd(_mm_loadu_pd(c0 + b), q0),
+                                                       _mm_cmple_pd(_mm_loadu_pd(c1 + b), q1));
+                        const __m128d l23 = _mm_and_pd(_mm_cmple_pd(_mm_loadu_pd(c2 + b), q2),
+                                                       _mm_cmple_pd(_mm_loadu_pd(c3 + b), q3));
+                        a = _mm_or_pd(a, _mm_and_pd(l01, l23));
+                    }
+                    dom = _mm_movemask_pd(a) != 0;
+                }
+            }
+#endif
+            for (; j + 8 <= kept && !dom; j += 8) {
+                int a = 0;
+                for (size_t b = j; b < j + 8; b++)
+                    a |= (c0[b] <= p0) & (c1[b] <= p1) & (c2[b] <= p2) & (c3[b] <= p3);
+                dom = a;
+            }
+            for (; j < kept && !dom; j++)
+                dom = (c0[j] <= p0) & (c1[j] <= p1) & (c2[j] <= p2) & (c3[j] <= p3);
+            if (dom) continue;
+            memcpy(sorted + kept * 5, p, 5 * sizeof *sorted);
+            c0[kept] = p0;
+            c1[kept] = p1;
+            c2[kept] = p2;
+            c3[kept] = p3;
+            kept++;
+        }
+        k = kept;
+    } else {
+        sort_by_last(ws0, m, k, F, sorted);
+    }
     cm_po_hv_ws_free(ws0);
     ws0 = NULL;
     const size_t work = k <= ((size_t)-1) / k ? k * k : (size_t)-1;
@@ -572,20 +791,25 @@ static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const doub
 #pragma omp parallel num_threads(threads)
     {
         cm_po_hv_ws *ws = cm_po_hv_ws_new(k, m - 1, base);
-        double *lim = cm_po_alloc(k, (m - 1) * sizeof *lim);
-        if (!ws || !lim) {
+        /* five: lim also holds sort_rows4's scratch past the limited set, hi the rows above
+         * p in the 4th coordinate */
+        double *lim = cm_po_alloc(five ? 2 * k + 2 : k, (m - 1) * sizeof *lim);
+        double *hi = five ? cm_po_alloc(k + 1, 4 * sizeof *hi) : NULL;
+        if (!ws || !lim || (five && !hi)) {
 #pragma omp atomic write
             failed = 1;
         }
         const long long count = (long long)k;
 #pragma omp for schedule(dynamic, 1)
         for (long long t = count - 1; t >= 0; t--) { /* the large slices first */
-            if (!ws || !lim) continue;
+            if (!ws || !lim || (five && !hi)) continue;
             part[t] = (ref[m - 1] - sorted[(size_t)t * m + m - 1]) *
-                      wfg_slice(ws, m, sorted, (size_t)t, lim, ref);
+                      (five ? wfg_slice5(ws, sorted, cols, stride, (size_t)t, lim, hi, ref)
+                            : wfg_slice(ws, m, sorted, (size_t)t, lim, ref));
         }
         cm_po_hv_ws_free(ws);
         free(lim);
+        free(hi);
     }
     if (failed) {
         status = CM_ERR_SIZE;
@@ -598,6 +822,7 @@ done:
     cm_po_hv_ws_free(ws0);
     free(sorted);
     free(part);
+    free(cols);
     return status;
 }
 
@@ -624,6 +849,10 @@ int cm_hypervolume_f64(const cm_pareto_config *cfg, const cm_exec_config *exec, 
             goto finish;
         }
         result = hv_level(ws, m, k, V, ref);
+        goto finish;
+    }
+    if (m == 5 && !generic) { /* hv_wfg_top keeps the front itself */
+        status = hv_wfg_top(exec, k, m, V, ref, base, &result);
         goto finish;
     }
     flags = cm_po_alloc(k, 1);

@@ -888,6 +888,76 @@ static void test_hv4d_sweep(void)
     free(p);
 }
 
+/* ------------------------------------------------------------------------ 4d. 5-D top level */
+/* m = 5 (WFG's top level keeps the front itself, in the order of the 5th coordinate with ties
+ * broken by the first four, and scans each slice branch-free in blocks): unfiltered sets where
+ * most points are dominated, dominators sharing the dominated point's 5th coordinate (or all
+ * five but one), duplicates, a whole set tied in the 5th coordinate, sizes around the block
+ * lengths (n = 1 .. 40 every size, then larger), against an exact cell count on integer grids and
+ * against WFG down to 2-D, one thread and four. */
+static void test_hv5d_top(void)
+{
+    rng_t r = {37};
+    const size_t cap = 400, m = 5;
+    double *p = xmalloc(cap * m * sizeof *p);
+    int bad_exact = 0, bad_wfg = 0, bad_thr = 0;
+    for (int rep = 0; rep < 90; rep++) {
+        const size_t n = rep < 40 ? (size_t)rep + 1 : 41 + rng_int(&r, cap - 41);
+        const size_t g = 2 + rng_int(&r, 4);
+        const int kind = rep % 3;
+        grid_points(&r, n, m, g, p);
+        for (size_t i = 1; i < n; i++) {
+            double *x = p + i * m;
+            const double *y = p + rng_int(&r, i) * m;
+            if (kind == 1 && rng_int(&r, 2)) { /* a copy of an earlier point, pushed up */
+                memcpy(x, y, m * sizeof *x);
+                const size_t k = rng_int(&r, 4); /* never the 5th */
+                if (x[k] + 1.0 < (double)g) x[k] += 1.0;
+            } else if (kind == 2) { /* the whole set on one level of the 5th coordinate */
+                x[4] = 1.0;
+            }
+        }
+        if (kind == 2) p[4] = 1.0;
+        double ref[5];
+        for (size_t k = 0; k < m; k++) ref[k] = (double)g;
+        const double a = hv(CM_PARETO_AUTO, n, m, p, ref);
+        const double b = hv(CM_PARETO_GENERIC, n, m, p, ref);
+        const double want = grid_count(n, m, p, g, NULL, NULL);
+        if (a != want && !bad_exact++)
+            printf("     5-D grid rep %d g=%zu n=%zu: %.17g vs %.17g\n", rep, g, n, a, want);
+        if (!close_rel(a, b, 1e-12) && !bad_wfg++)
+            printf("     5-D rep %d n=%zu: %.17g vs generic %.17g\n", rep, n, a, b);
+        cm_pareto_config c;
+        cm_pareto_config_default(&c);
+        cm_exec_config e;
+        cm_exec_config_default(&e);
+        e.n_threads = 4;
+        e.min_parallel_size = 1;
+        double v4 = -1.0;
+        CHECK_INT_EQ(cm_hypervolume_f64(&c, &e, n, m, p, ref, &v4), CM_OK);
+        if (v4 != a && !bad_thr++)
+            printf("     5-D rep %d n=%zu: 4 threads %.17g vs %.17g\n", rep, n, v4, a);
+    }
+    /* real fronts with dominated copies: against WFG to 2-D */
+    for (int rep = 0; rep < 12; rep++) {
+        const size_t n = 50 + rng_int(&r, 250);
+        sphere_front(&r, n, m, p);
+        for (size_t i = n / 2; i < n; i++) {
+            memcpy(p + i * m, p + rng_int(&r, n / 2) * m, m * sizeof *p);
+            if (rng_int(&r, 3)) p[i * m + rng_int(&r, m)] += 0.01 + 0.2 * rng_unif(&r);
+        }
+        const double ref[5] = {1.1, 1.1, 1.1, 1.1, 1.1};
+        const double a = hv(CM_PARETO_AUTO, n, m, p, ref);
+        const double b = hv(CM_PARETO_GENERIC, n, m, p, ref);
+        if (!close_rel(a, b, 1e-12) && !bad_wfg++)
+            printf("     5-D front rep %d n=%zu: %.17g vs generic %.17g\n", rep, n, a, b);
+    }
+    CHECKF(bad_exact == 0, "%d 5-D grid hypervolumes differ from the cell count", bad_exact);
+    CHECKF(bad_wfg == 0, "%d 5-D hypervolumes differ from WFG to 2-D", bad_wfg);
+    CHECKF(bad_thr == 0, "%d 5-D hypervolumes differ between 1 and 4 threads", bad_thr);
+    free(p);
+}
+
 int main(void)
 {
     test_defaults_and_strerror();
@@ -900,6 +970,7 @@ int main(void)
     test_large();
     test_hv_prefilter();
     test_hv4d_sweep();
+    test_hv5d_top();
     test_nd_rank_random();
     test_sort_and_fset();
     test_threads();
