@@ -42,7 +42,6 @@ import gc
 import json
 import lzma
 import os
-import statistics
 import sys
 import time
 
@@ -50,6 +49,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_optim as bo  # noqa: E402  (timing loop, triad, machine helpers)
+from bench_pareto import median_times as median_pair  # noqa: E402  (two callables, interleaved)
+from bench_solvers import fmt_ms  # noqa: E402
 
 import madam  # noqa: E402
 from madam import solvers  # noqa: E402
@@ -298,19 +299,6 @@ def random_front(kind, n, m, seed):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def median_pair(f, g, repeats):
-    f(), g()
-    tf, tg = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f()
-        t1 = time.perf_counter()
-        g()
-        tf.append(t1 - t0)
-        tg.append(time.perf_counter() - t1)
-    return statistics.median(tf), statistics.median(tg)
-
-
 def section_hv(args):
     import moocore
     from madam import pareto
@@ -371,13 +359,6 @@ def section_pu(args):
 
 
 # ------------------------------------------------------------------------------ output
-def fmt_ms(seconds):
-    if seconds is None:
-        return "-"
-    ms = seconds * 1e3
-    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 100 else f"{ms:.0f}"
-
-
 def print_table(rows):
     head = (f"{'':2}{'what':<52}{'madam ms':>10}  {'peer':<27}{'peer ms':>9}{'ratio':>7}"
             f"{'target':>8}{'':>6}{'GB/s':>7}{'x triad':>8}  note")
