@@ -58,7 +58,7 @@ def madam_step(rows, n, nonfinite):
 def torchjd_step(rows, n, aggregator):
     from torchjd.autojac import jac_to_grad
 
-    p = torch.zeros(n, requires_grad=True)
+    p = torch.zeros(n, dtype=rows.dtype, requires_grad=True)
     opt = torch.optim.Adam([p], lr=LR, fused=True)
 
     def step():

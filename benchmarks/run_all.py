@@ -9,17 +9,28 @@ Sections (--only picks some, by letter or name; all by default):
   b madam     madam.MAdam(solver=MGDA()).step(J) (the Gramian + NaN-scan pass over J, MGDA on the
               C x C Gramian, the fused kernel) vs torchjd: jac_to_grad(params, MGDA()) then
               torch.optim.Adam(fused=True).step(), at n = 1e6, 1e7 (--quick: 1e6) and C = 2, 4,
-              8, float32, the same rows J (0.5 * shared + noise, as bench_torch_madam.py) on both
-              sides.
-              The two-pass bound: bytes = C n 4 (one read of J for the Gramian and scan) +
-              (C + 2P + 6) n 4 (the fused kernel: J, p m v read and written, the P = C(C+1)/2 F
-              arrays read and written; docs/madam.md), moved at the bandwidth of a triad over as
+              8, float32 and float64 (--quick: float32), the same rows J (0.5 * shared + noise, as
+              bench_torch_madam.py) on both sides. Its byte floor: torchjd moves at least
+              (2C + 1 + 7) elements per parameter (J read for the Gramian, J read and g written
+              for g = lambda^T J, fused Adam's 7), MAdam (2C + 2P + 6).
+              The two-pass bound: bytes = C n e (one read of J for the Gramian and scan) +
+              (C + 2P + 6) n e (the fused kernel: J, p m v read and written, the P = C(C+1)/2 F
+              arrays read and written; docs/madam.md; e: the element size), moved at the
+              bandwidth of a triad over as
               many bytes (capped at 1e8 elements, 1.2 GB: beyond that every stream is out of
               cache), so that the bound and the step are in the same cache regime.
   c sampling  MAdam(solver=None, n_obj=8, pair_sampling=2).step(J, preference=lam, direction=d)
               vs madam.Adam's step, both nonfinite="ignore", at n = 1e6 and 1e7 (--quick: 1e7).
+              Its byte floor: C_lam = sum_p w_p F_p with lambda new each step reads all P = 36
+              F arrays, so a step moves (k + 1 + P + k(k+1)/2 + 6) = 48 elements per parameter
+              against Adam's 7 (6.9x); the row below it compares with those bytes at a triad's
+              bandwidth.
   d mada      madam.mada.MADA (all six coefficients learned, past hyper_start, derivatives=
               "recompute" and hyper_delay=True) vs madam.Adam, n = 1e7 float32, "ignore".
+              Byte floors (bench_mada.py counts them): the exact rule needs the hypergradient, a
+              sum over all elements, before the update pass can start, so two passes: 24
+              elements per parameter (3.4x Adam's 7; the update alone moves 14); the delayed
+              rule fuses both into one pass of 17 (2.4x).
   e hv        madam.pareto.hypervolume vs moocore.hypervolume, 4-D and 5-D: unions of moocore's
               testsuite fronts (../shared/peerdata/moocore-testsuite, with the testsuite's reference
               points; the value is checked against the testsuite's expected one) and random
@@ -68,11 +79,16 @@ TRIAD_CAP = 10**8
 
 
 class Row:
+    """One ratio. ``floor``: madam's bytes over the peer's bytes (each the least its algorithm
+    must move), the smallest ratio possible when both move their bytes at the same bandwidth; a
+    target below it is out of reach by the byte count (verdict FLOOR, not MISS)."""
+
     def __init__(self, section, what, madam_s, peer, peer_s, bound=None, gbps=None, x_triad=None,
-                 note=""):
+                 note="", floor=None):
         self.section, self.what, self.madam_s, self.peer, self.peer_s = (section, what, madam_s,
                                                                         peer, peer_s)
         self.bound, self.gbps, self.x_triad, self.note = bound, gbps, x_triad, note
+        self.floor = floor
 
     @property
     def ratio(self):
@@ -82,13 +98,15 @@ class Row:
     def verdict(self):
         if self.bound is None or self.ratio is None:
             return ""
-        return "PASS" if self.ratio <= self.bound else "MISS"
+        if self.ratio <= self.bound:
+            return "PASS"
+        return "FLOOR" if self.floor is not None and self.floor > self.bound else "MISS"
 
     def as_dict(self):
         return {"section": self.section, "what": self.what, "madam_s": self.madam_s,
                 "peer": self.peer, "peer_s": self.peer_s, "ratio": self.ratio,
                 "target_ratio_at_most": self.bound, "verdict": self.verdict, "gbps": self.gbps,
-                "x_triad": self.x_triad, "note": self.note}
+                "x_triad": self.x_triad, "byte_floor": self.floor, "note": self.note}
 
 
 def progress(text):
@@ -153,9 +171,15 @@ def section_adam(args):
 
 
 # ------------------------------------------------------------------------------ (b) MAdam + MGDA
-def madam_bytes(n_obj, n):
+def madam_bytes(n_obj, n, size=4):
     pairs = n_obj * (n_obj + 1) // 2
-    return (n_obj + (n_obj + 2 * pairs + 6)) * 4 * n
+    return (n_obj + (n_obj + 2 * pairs + 6)) * size * n
+
+
+def torchjd_bytes(n_obj, n, size=4):
+    """torchjd's jac_to_grad + fused Adam, at the least: J read for the Gramian, J read and g
+    written for g = lambda^T J, then Adam (g, p m v read, p m v written: 7 arrays)."""
+    return (2 * n_obj + 1 + 7) * size * n
 
 
 def section_madam(args):
@@ -166,28 +190,34 @@ def section_madam(args):
 
     rows = []
     sizes = [10**6] if args.quick else [10**6, 10**7]
-    for n in sizes:
-        for n_obj in (2, 4, 8):
-            progress(f"b: MAdam+MGDA vs torchjd MGDA + fused Adam, C = {n_obj}, n = {bo.fmt_n(n)}")
-            jac_t = make_rows(n_obj, n)
-            jac = jac_t.numpy()
-            p = np.zeros(n, dtype=np.float32)
-            opt = madam.MAdam(p, solver=solvers.MGDA(), lr=LR)
-            steps = {"madam": (lambda o=opt: o.step(jac)),
-                     "torchjd": torchjd_step(jac_t, n, TorchjdMGDA())}
-            t = interleaved(steps, args)
-            nbytes = madam_bytes(n_obj, n)
-            tri = triad_gbps(nbytes / bo.BYTES_TRIAD, args)
-            bw = nbytes / t["madam"] / 1e9
-            what = f"MAdam+MGDA step C = {n_obj}, n = {bo.fmt_n(n)} f32"
-            rows.append(Row("b", what, t["madam"], "torchjd MGDA + fused Adam", t["torchjd"],
-                            bound=1.0, gbps=bw, x_triad=bw / tri))
-            bound_s = nbytes / (tri * 1e9)
-            rows.append(Row("b", f"  same, vs its two-pass bound ({nbytes / n:.0f} B/param)",
-                            t["madam"], f"bytes at triad {tri:.0f} GB/s", bound_s, bound=1.5,
-                            gbps=bw, x_triad=bw / tri))
-            opt = steps = jac = jac_t = p = None   # freed before the next size
-            gc.collect()
+    dtypes = [np.float32] if args.quick else [np.float32, np.float64]
+    for dtype, n, n_obj in ((d, n, c) for d in dtypes for n in sizes for c in (2, 4, 8)):
+        name, size = ("f32", 4) if dtype == np.float32 else ("f64", 8)
+        progress(f"b: MAdam+MGDA vs torchjd MGDA + fused Adam, C = {n_obj}, n = {bo.fmt_n(n)}"
+                 f" {name}")
+        jac_t = make_rows(n_obj, n)
+        if dtype == np.float64:
+            jac_t = jac_t.double()
+        jac = jac_t.numpy()
+        p = np.zeros(n, dtype=dtype)
+        opt = madam.MAdam(p, solver=solvers.MGDA(), lr=LR)
+        steps = {"madam": (lambda o=opt: o.step(jac)),
+                 "torchjd": torchjd_step(jac_t, n, TorchjdMGDA())}
+        t = interleaved(steps, args)
+        nbytes, peer_bytes = madam_bytes(n_obj, n, size), torchjd_bytes(n_obj, n, size)
+        tri = triad_gbps(nbytes / bo.BYTES_TRIAD, args)
+        bw = nbytes / t["madam"] / 1e9
+        what = f"MAdam+MGDA step C = {n_obj}, n = {bo.fmt_n(n)} {name}"
+        rows.append(Row("b", what, t["madam"], "torchjd MGDA + fused Adam", t["torchjd"],
+                        bound=1.0, gbps=bw, x_triad=bw / tri, floor=nbytes / peer_bytes,
+                        note=f"bytes {nbytes / n:.0f} vs torchjd's {peer_bytes / n:.0f} "
+                             f"B/param (the F EMAs)"))
+        bound_s = nbytes / (tri * 1e9)
+        rows.append(Row("b", f"  same, vs its two-pass bound ({nbytes / n:.0f} B/param)",
+                        t["madam"], f"bytes at triad {tri:.0f} GB/s", bound_s, bound=1.5,
+                        gbps=bw, x_triad=bw / tri))
+        opt = steps = jac = jac_t = p = None   # freed before the next size
+        gc.collect()
     return rows
 
 
@@ -214,7 +244,12 @@ def section_sampling(args):
         tri = triad_gbps(nbytes / bo.BYTES_TRIAD, args)
         rows.append(Row("c", f"MAdam pair_sampling=2 C = 8, n = {bo.fmt_n(n)} f32", t["sampled"],
                         "madam Adam step", t["adam"], bound=1.5, gbps=bw, x_triad=bw / tri,
-                        note=f"bytes {nbytes / n:.0f} vs Adam's 28 B/param"))
+                        floor=nbytes / (bo.BYTES_ADAM * n),
+                        note=f"bytes {nbytes / n:.0f} vs Adam's {bo.BYTES_ADAM} B/param "
+                             f"(C_lam reads all {pairs} F)"))
+        rows.append(Row("c", f"  same, vs its byte bound ({nbytes / n:.0f} B/param)",
+                        t["sampled"], f"bytes at triad {tri:.0f} GB/s", nbytes / (tri * 1e9),
+                        bound=1.5, gbps=bw, x_triad=bw / tri))
         sampled = adam = steps = jac = d = p1 = p2 = None
         gc.collect()
     return rows
@@ -244,7 +279,7 @@ def section_mada(args):
                                ("delayed", "MADA step, hyper_delay=True", 17)):
         bw = nbytes * 4 * n / t[key] / 1e9
         rows.append(Row("d", f"{label}, n = 1e7 f32", t[key], "madam Adam step", t["adam"],
-                        bound=2.5, gbps=bw, x_triad=bw / tri,
+                        bound=2.5, gbps=bw, x_triad=bw / tri, floor=nbytes * 4 / bo.BYTES_ADAM,
                         note=f"{nbytes} elements/param (bench_mada)"))
     return rows
 
@@ -361,7 +396,7 @@ def section_pu(args):
 # ------------------------------------------------------------------------------ output
 def print_table(rows):
     head = (f"{'':2}{'what':<52}{'madam ms':>10}  {'peer':<27}{'peer ms':>9}{'ratio':>7}"
-            f"{'target':>8}{'':>6}{'GB/s':>7}{'x triad':>8}  note")
+            f"{'target':>8}{'':>6}{'floor':>7}{'GB/s':>7}{'x triad':>8}  note")
     print(head)
     print("-" * len(head))
     section = None
@@ -373,8 +408,10 @@ def print_table(rows):
         target = f"<= {r.bound:g}" if r.bound is not None else "-"
         gb = f"{r.gbps:.1f}" if r.gbps is not None else ""
         xt = f"{r.x_triad:.2f}" if r.x_triad is not None else ""
+        floor = f"{r.floor:.2f}" if r.floor is not None else ""
         print(f"{r.section:<2}{r.what:<52}{fmt_ms(r.madam_s):>10}  {r.peer:<27}"
-              f"{fmt_ms(r.peer_s):>9}{ratio:>7}{target:>8}{r.verdict:>6}{gb:>7}{xt:>8}  {r.note}")
+              f"{fmt_ms(r.peer_s):>9}{ratio:>7}{target:>8}{r.verdict:>6}{floor:>7}{gb:>7}{xt:>8}"
+              f"  {r.note}")
 
 
 def main(argv=None):
@@ -432,10 +469,13 @@ def main(argv=None):
     print(f"ratio = madam time / peer time (< 1: madam faster); target = the issue's bound on "
           f"the ratio; median of {args.repeats} interleaved rounds, >= {args.min_time} s per "
           f"contender (HV {args.hv_repeats}, PU {args.pu_repeats} calls); GB/s = bytes counted "
-          f"/ madam's time; x triad = that over a triad moving as many bytes (a: the same n)\n")
+          f"/ madam's time; x triad = that over a triad moving as many bytes (a: the same n); "
+          f"floor = madam's bytes / the peer's bytes, the least ratio at equal bandwidth "
+          f"(FLOOR: a target below it, out of reach by the byte count)\n")
     print_table(rows)
     verdicts = [r.verdict for r in rows if r.verdict]
-    print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS")
+    print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS, "
+          f"{verdicts.count('FLOOR')} FLOOR")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "load_before": load0, "load_after": load1,

@@ -44,3 +44,4 @@ def show_config():
     print(f"             {cfg['blas_config']}")
     print(f"threads:     {cfg['threads']} for madam's loops (OpenMP max {cfg['openmp_max_threads']}, "
           f"parallel from {cfg['min_parallel_size']} elements), {cfg['blas_threads']} for OpenBLAS")
+    print(f"OpenMP wait: {cfg['openmp_wait']}")

@@ -19,7 +19,25 @@ except ImportError as exc:  # pragma: no cover - exercised only on broken instal
         f"imported ({exc}). Install it with: pip install scipy-openblas32"
     ) from exc
 
-_cmadam = load_core()
+# libgomp's idle workers spin GOMP_SPINCOUNT times before they sleep; its default (300,000 when
+# OMP_WAIT_POLICY is unset) lasts milliseconds, during which they hold the cores that whatever
+# runs next needs: NumPy's BLAS threads in a solver's d = lam @ J, other processes. On a 2-core
+# machine under load a solve or a small step then waits whole scheduler ticks (docs/benchmarks.md,
+# "Thread pools"). madam's workers sleep at once instead (what OMP_WAIT_POLICY=passive does; a
+# wake-up costs microseconds per kernel), unless the user set either variable. libgomp reads them
+# once, when the core loads it, and the variable is removed again after.
+SPIN_COUNT = "0"
+_spin_default = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+if _spin_default:
+    os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+try:
+    _cmadam = load_core()
+finally:
+    if _spin_default:
+        del os.environ["GOMP_SPINCOUNT"]
+_OPENMP_WAIT = (f"GOMP_SPINCOUNT={SPIN_COUNT} (madam's default)" if _spin_default else
+                ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+                          if k in os.environ) + " (set by the user)")
 
 ffi = _cmadam.ffi
 lib = _cmadam.lib
@@ -196,5 +214,6 @@ def config():
         "blas_threads": lib.cm_blas_get_num_threads(),
         "threads": get_num_threads(),
         "openmp_max_threads": lib.cm_openmp_max_threads(),
+        "openmp_wait": _OPENMP_WAIT,
         "min_parallel_size": exec_cfg.min_parallel_size,
     }

@@ -1,4 +1,5 @@
 """The package as a user meets it: import, configuration report, CLI demo, README quickstart."""
+import os
 import re
 import subprocess
 import sys
@@ -246,3 +247,31 @@ def test_compiled_module_exports_only_its_init():
     exported = sorted(line.split()[-1] for line in res.stdout.splitlines()
                       if len(line.split()) == 3)
     assert exported == ["PyInit__cmadam"], exported
+
+
+@pytest.mark.parametrize("user_env, want", [
+    ({}, "GOMP_SPINCOUNT = '0'"),
+    ({"OMP_WAIT_POLICY": "active"}, "GOMP_SPINCOUNT = '30000000000'"),
+    ({"GOMP_SPINCOUNT": "123"}, "GOMP_SPINCOUNT = '123'"),
+])
+def test_openmp_spin_default_reaches_libgomp(user_env, want):
+    """import madam asks libgomp not to spin (_core.SPIN_COUNT) unless the user chose a wait
+    policy or a spin count; libgomp's own report of its settings (OMP_DISPLAY_ENV) shows what it
+    read, and the variable does not stay in the environment."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(user_env, OMP_DISPLAY_ENV="verbose")
+    code = ("import os, madam; print(madam.config()['openmp_wait']); "
+            "print('left', os.environ.get('GOMP_SPINCOUNT'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert want in out.stderr
+    lines = out.stdout.splitlines()
+    if user_env:
+        assert lines[0].endswith("(set by the user)")
+        assert lines[1] == f"left {user_env.get('GOMP_SPINCOUNT')}"
+    else:
+        assert lines[0] == "GOMP_SPINCOUNT=0 (madam's default)"
+        assert lines[1] == "left None"

@@ -17,10 +17,16 @@
  * double accumulators (l = 0 .. 7 in order). The elements after the last whole chunk go straight
  * to double lanes 0, 1, 2, 3, 0, ... Then the 4 lanes of a block are added in order, then the
  * blocks in order. The association is fixed by this code, so the sums do not depend
- * on the thread count, the vectorisation or the instruction set. */
+ * on the thread count, the vectorisation or the instruction set.
+ * The recomputing passes (mada_impl.h: MADA_BLOCK_REDUCE) compute the products of MADA_BATCH
+ * elements (whole chunks of one tile) in one vectorised loop and then add them chunk after chunk,
+ * which is the order above; the stored pass advances the sums of all coefficients together,
+ * chunk after chunk, each in that order too. */
 #define MADA_LANES 4
-#define MADA_CHUNK 8        /* elements per vectorised chunk: two per lane */
+#define MADA_CHUNK 8        /* elements per chunk: two per lane */
 #define MADA_TILE_CHUNKS 32 /* chunks summed in the element type before going to double */
+#define MADA_BATCH 128      /* elements whose products one vectorised loop computes */
+_Static_assert(MADA_BATCH % MADA_CHUNK == 0, "a batch is whole chunks");
 #define MADA_MAX_BLOCKS 64
 #define MADA_BLOCK_MIN 4096
 

@@ -13,12 +13,20 @@
 
 static inline REAL SFX(mada_sign)(REAL x) { return (REAL)((x > 0) - (x < 0)); }
 
+/* f[sign(x) + 1]: selects between loop invariants (blends once vectorised). */
+static inline REAL SFX(mada_by_sign)(REAL x, const REAL *f)
+{
+    return x > 0 ? f[2] : (x < 0 ? f[0] : f[1]);
+}
+
 /* Scalars of one step, rounded once to REAL. */
 typedef struct {
     REAL b1, omb1, omb2, b3, omb3, rho, omrho, c, omc, av, lb1, omlb1, lb2, omlb2;
     REAL t, tm1, sqrt_bc2, inv_sqrt_bc2, eps, step_m, step_n, step_s;
     /* derivatives */
     REAL gamma, omgamma, inv_bc1, dm_scale, cb1, inv_bc2, cb2, avb2, av2b, avc;
+    /* omb2 (c + omc s) and av2b (c + omc s) for s = -1, 0, 1 (index s + 1) */
+    REAL v_fac[3], d_fac[3];
 } SFX(mada_coef);
 
 static void SFX(mada_coef_fill)(SFX(mada_coef) *k, const cm_mada_config *cfg, int64_t step)
@@ -60,6 +68,14 @@ static void SFX(mada_coef_fill)(SFX(mada_coef) *k, const cm_mada_config *cfg, in
     k->avb2 = (REAL)(a_v / bc2);
     k->av2b = (REAL)(2.0 * a_v * (1.0 - b2) / bc2);
     k->avc = (REAL)(a_v * (1.0 - b2) / bc2);
+    /* The same REAL operations the loops did per element on s = sign(q - v_{t-1}), done once
+     * per value of s, so the loops select instead (mada_by_sign). */
+    for (int i = 0; i < 3; i++) {
+        const REAL s = (REAL)(i - 1);
+        const REAL cs = k->c + k->omc * s;
+        k->v_fac[i] = k->omb2 * cs;
+        k->d_fac[i] = k->av2b * cs;
+    }
 }
 
 /* The seven derivatives du/dh_j (j = beta1 .. gamma) and u itself (j = 6) of one element,
@@ -97,7 +113,7 @@ SFX(mada_derivs)(const SFX(mada_coef) *k, REAL g, REAL D, REAL vp, REAL m, REAL 
     const SFX(mada_d7) out = {{
         A * ((m - g) * k->dm_scale + k->cb1 * m),
         kk * (k->avb2 * (vp - gt2) + k->cb2 * W),
-        A * (nn + nn - D) + kk * (k->av2b * (k->c + k->omc * s)) * (gh * D),
+        A * (nn + nn - D) + kk * SFX(mada_by_sign)(q - vp, k->d_fac) * (gh * D),
         kk * (k->inv_bc2 * (v - vbar)),
         kk * (k->avc * (q - vp - q * s)),
         z - sL,
@@ -120,9 +136,8 @@ SFX(mada_elem)(long long i, size_t n, const SFX(mada_coef) *k, REAL *restrict pa
     const REAL gh = g + k->b3 * D;
     const REAL q = gh * gh;
     const REAL vp = v_in[i];
-    const REAL s = SFX(mada_sign)(q - vp);
     const REAL m = k->b1 * exp_avg[i] + k->omb1 * g;
-    const REAL v = k->av * vp + (k->omb2 * (k->c + k->omc * s)) * q;
+    const REAL v = k->av * vp + SFX(mada_by_sign)(q - vp, k->v_fac) * q;
     const REAL np = n_sq ? g2 : n_old;
     const REAL nn = k->b3 * np + k->omb3 * D;
     const REAL mL = k->lb2 * ml_a[i] + k->omlb2 * g;
@@ -208,22 +223,8 @@ static int SFX(cm_mada_step)(const cm_mada_config *cfg, const cm_exec_config *ex
     return CM_OK;
 }
 
-/* grad * du/dh_j of element e, recomputed from the state, added to tacc[j * stride]. */
-static inline __attribute__((always_inline)) void
-SFX(mada_dot_elem)(const SFX(mada_coef) *k, size_t e, const REAL *restrict grad,
-                   const REAL *restrict m_a, const REAL *restrict v_a,
-                   const REAL *restrict vp_a, const REAL *restrict vbar_a,
-                   const REAL *restrict n_a, const REAL *restrict ml_a, const REAL *gp_a,
-                   const REAL *gp2_a, REAL *gcopy, const int copy, REAL *tacc, int stride)
-{
-    const REAL g1 = grad[e], g = gp_a[e], g0 = gp2_a[e];
-    const REAL D = g - g0;
-    const REAL uL = k->lb1 * ml_a[e] + k->omlb1 * g;
-    const SFX(mada_d7) d =
-        SFX(mada_derivs)(k, g, D, vp_a[e], m_a[e], v_a[e], vbar_a[e], n_a[e], uL);
-    for (int j = 0; j < CM_MADA_NHYPER; j++) tacc[j * stride] += g1 * d.d[j];
-    if (copy) gcopy[e] = g1;
-}
+/* MADA_CHUNK lanes of the element type, added as one vector (the lane-wise sums of a tile). */
+typedef REAL SFX(mada_chunk) __attribute__((vector_size(MADA_CHUNK * sizeof(REAL))));
 
 /* The end of the tile that starts at i0 (mada.c: tiles of MADA_TILE_CHUNKS whole chunks). */
 static inline size_t SFX(mada_tile_end)(size_t i0, size_t hi)
@@ -233,47 +234,111 @@ static inline size_t SFX(mada_tile_end)(size_t i0, size_t hi)
     return full < whole ? full : whole;
 }
 
+/* The products of a batch of len (a multiple of MADA_CHUNK) elements, prod[j * MADA_BATCH + l],
+ * added chunk after chunk to the tile's lane sums tacc[j]: lane l of chunk c goes to lane l, in
+ * order of c, the order the reduction fixes (mada.c). The seven sums are independent, so the
+ * loop over j is the inner one: seven addition chains in flight instead of one. */
+static inline __attribute__((always_inline)) void
+SFX(mada_chunks_add)(SFX(mada_chunk) *tacc, const REAL *restrict prod, size_t len)
+{
+    for (size_t c = 0; c < len; c += MADA_CHUNK)
+        for (int j = 0; j < CM_MADA_NHYPER; j++) {
+            SFX(mada_chunk) x;
+            memcpy(&x, prod + (size_t)j * MADA_BATCH + c, sizeof x);
+            tacc[j] += x;
+        }
+}
+
 /* Adds a tile's MADA_CHUNK element-type lane sums to the double lanes. */
-static inline void SFX(mada_flush)(mada_lanes *acc, const REAL *tacc)
+static inline void SFX(mada_flush)(mada_lanes *acc, const SFX(mada_chunk) *tacc)
 {
     double t[MADA_CHUNK];
-    for (int l = 0; l < MADA_CHUNK; l++) t[l] = (double)tacc[l];
+    for (int l = 0; l < MADA_CHUNK; l++) t[l] = (double)(*tacc)[l];
     MADA_LANES_ADD(*acc, t);
 }
 
-/* Elements [lo, hi) of a block (mada.c explains the fixed association): whole chunks of
- * MADA_CHUNK elements are computed by a vectorised loop and summed lane-wise in the element
- * type over a tile, the tile's lanes then added to double lanes; the remainder goes straight
- * to the double lanes. */
+/* A block's elements [lo, hi), summed in the order mada.c fixes; leaves the block's seven sums in
+ * out. BATCH(i0, len, prod) does whatever the pass does with elements i0 .. i0 + len - 1 and
+ * leaves their products g * du/dh_j in prod[j * MADA_BATCH + l]. Whole chunks are done
+ * MADA_BATCH elements at a time (one long vectorised loop, so the coefficients are loaded once
+ * per batch, not once per chunk), their products then added chunk after chunk to a tile's lane
+ * sums, whose lanes go to the double lanes at the end of the tile. The elements after the last
+ * whole chunk go straight to the double lanes: (double)p, where an element-type sum 0 + p would
+ * give +0 for p = -0, the same once added, as a double lane starts at +0 and never holds -0.
+ * A macro, as BATCH differs between the passes. */
+#define MADA_BLOCK_REDUCE(lo, hi, out, BATCH)                                                  \
+    do {                                                                                       \
+        mada_lanes acc_[CM_MADA_NHYPER];                                                       \
+        REAL prod_[CM_MADA_NHYPER * MADA_BATCH];                                               \
+        MADA_LANES_ZERO(acc_);                                                                 \
+        size_t i0_ = (lo);                                                                     \
+        while (i0_ + MADA_CHUNK <= (hi)) {                                                     \
+            const size_t stop_ = SFX(mada_tile_end)(i0_, (hi));                                \
+            SFX(mada_chunk) tacc_[CM_MADA_NHYPER];                                             \
+            memset(tacc_, 0, sizeof tacc_);                                                    \
+            while (i0_ < stop_) {                                                              \
+                const size_t len_ = stop_ - i0_ < MADA_BATCH ? stop_ - i0_ : MADA_BATCH;       \
+                BATCH(i0_, len_, prod_);                                                       \
+                SFX(mada_chunks_add)(tacc_, prod_, len_);                                      \
+                i0_ += len_;                                                                   \
+            }                                                                                  \
+            for (int j_ = 0; j_ < CM_MADA_NHYPER; j_++) SFX(mada_flush)(&acc_[j_], &tacc_[j_]); \
+        }                                                                                      \
+        if (i0_ < (hi)) {                                                                      \
+            const size_t len_ = (hi) - i0_;                                                    \
+            BATCH(i0_, len_, prod_);                                                           \
+            for (size_t l_ = 0; l_ < len_; l_++)                                               \
+                for (int j_ = 0; j_ < CM_MADA_NHYPER; j_++)                                    \
+                    MADA_LANE_ADD(acc_[j_], l_, (double)prod_[(size_t)j_ * MADA_BATCH + l_]);  \
+        }                                                                                      \
+        for (int j_ = 0; j_ < CM_MADA_NHYPER; j_++) (out)[j_] = mada_lanes_total(&acc_[j_]);  \
+    } while (0)
+
+/* grad * du/dh_j of element e = i0 + l, recomputed from the state, into
+ * prod[j * MADA_BATCH + l]; with copy, grad[e] is copied to gcopy[e]. */
 static inline __attribute__((always_inline)) void
-SFX(mada_dot_range)(const SFX(mada_coef) *k, size_t lo, size_t hi, const REAL *restrict grad,
+SFX(mada_dot_elem)(const SFX(mada_coef) *k, size_t i0, size_t l, const REAL *restrict grad,
+                   const REAL *restrict m_a, const REAL *restrict v_a,
+                   const REAL *restrict vp_a, const REAL *restrict vbar_a,
+                   const REAL *restrict n_a, const REAL *restrict ml_a, const REAL *gp_a,
+                   const REAL *gp2_a, REAL *gcopy, const int copy, REAL *restrict prod)
+{
+    const size_t e = i0 + l;
+    const REAL g1 = grad[e], g = gp_a[e], g0 = gp2_a[e];
+    const REAL D = g - g0;
+    const REAL uL = k->lb1 * ml_a[e] + k->omlb1 * g;
+    const SFX(mada_d7) d =
+        SFX(mada_derivs)(k, g, D, vp_a[e], m_a[e], v_a[e], vbar_a[e], n_a[e], uL);
+    for (int j = 0; j < CM_MADA_NHYPER; j++) prod[(size_t)j * MADA_BATCH + l] = g1 * d.d[j];
+    if (copy) gcopy[e] = g1;
+}
+
+/* mada_dot_elem for elements i0 .. i0 + len - 1 (len <= MADA_BATCH). Indices are size_t: the
+ * Python build compiles with -fwrapv, under which int index arithmetic may wrap and the
+ * vectoriser turns the stores into scatters. */
+static inline __attribute__((always_inline)) void
+SFX(mada_dot_batch)(const SFX(mada_coef) *k, size_t i0, size_t len, const REAL *restrict grad,
                     const REAL *restrict m_a, const REAL *restrict v_a,
                     const REAL *restrict vp_a, const REAL *restrict vbar_a,
                     const REAL *restrict n_a, const REAL *restrict ml_a, const REAL *gp_a,
-                    const REAL *gp2_a, REAL *gcopy, const int copy, double *out)
+                    const REAL *gp2_a, REAL *gcopy, const int copy, REAL *restrict prod)
 {
-    mada_lanes acc[CM_MADA_NHYPER];
-    MADA_LANES_ZERO(acc);
-    size_t i0 = lo;
-    while (i0 + MADA_CHUNK <= hi) {
-        const size_t stop = SFX(mada_tile_end)(i0, hi);
-        REAL tacc[CM_MADA_NHYPER * MADA_CHUNK];
-        memset(tacc, 0, sizeof tacc);
-        for (; i0 < stop; i0 += MADA_CHUNK) {
-            _Pragma("omp simd")
-            for (int l = 0; l < MADA_CHUNK; l++)
-                SFX(mada_dot_elem)(k, i0 + (size_t)l, grad, m_a, v_a, vp_a, vbar_a, n_a, ml_a,
-                                   gp_a, gp2_a, gcopy, copy, tacc + l, MADA_CHUNK);
+#define MADA_DOT_ELEM(l)                                                                       \
+    SFX(mada_dot_elem)(k, i0, l, grad, m_a, v_a, vp_a, vbar_a, n_a, ml_a, gp_a, gp2_a, gcopy,   \
+                       copy, prod)
+    if (len == MADA_BATCH) {
+        /* Both halves of the batch in one iteration: two independent sqrt -> divide -> product
+         * chains side by side, which the core overlaps (one alone leaves it waiting). */
+        _Pragma("omp simd")
+        for (size_t l = 0; l < MADA_BATCH / 2; l++) {
+            MADA_DOT_ELEM(l);
+            MADA_DOT_ELEM(l + MADA_BATCH / 2);
         }
-        for (int j = 0; j < CM_MADA_NHYPER; j++) SFX(mada_flush)(&acc[j], tacc + j * MADA_CHUNK);
+    } else {
+        _Pragma("omp simd")
+        for (size_t l = 0; l < len; l++) MADA_DOT_ELEM(l);
     }
-    for (int l = 0; i0 < hi; i0++, l++) {
-        REAL tail[CM_MADA_NHYPER] = {0};
-        SFX(mada_dot_elem)(k, i0, grad, m_a, v_a, vp_a, vbar_a, n_a, ml_a, gp_a, gp2_a, gcopy,
-                           copy, tail, 1);
-        for (int j = 0; j < CM_MADA_NHYPER; j++) MADA_LANE_ADD(acc[j], l, (double)tail[j]);
-    }
-    for (int j = 0; j < CM_MADA_NHYPER; j++) out[j] = mada_lanes_total(&acc[j]);
+#undef MADA_DOT_ELEM
 }
 
 static int SFX(cm_mada_hypergrad)(const cm_mada_config *cfg, const cm_exec_config *exec,
@@ -301,38 +366,42 @@ static int SFX(cm_mada_hypergrad)(const cm_mada_config *cfg, const cm_exec_confi
     _Pragma("omp parallel for schedule(static) num_threads(nt) if(nt > 1) firstprivate(k)")
     for (size_t b = 0; b < nb; b++) {
         const size_t lo = mada_block_start(n, nb, b), hi = mada_block_start(n, nb, b + 1);
-        if (grad_copy)
-            SFX(mada_dot_range)(&k, lo, hi, grad, exp_avg, exp_avg_sq, exp_avg_sq_prev,
-                                avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad, g0,
-                                grad_copy, 1, partial[b]);
-        else
-            SFX(mada_dot_range)(&k, lo, hi, grad, exp_avg, exp_avg_sq, exp_avg_sq_prev,
-                                avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad, g0,
-                                grad_copy, 0, partial[b]);
+#define MADA_DOT_BATCH(i0, len, prod, COPY)                                                    \
+    SFX(mada_dot_batch)(&k, i0, len, grad, exp_avg, exp_avg_sq, exp_avg_sq_prev,                \
+                        avg_exp_avg_sq, exp_avg_diff, lion_exp_avg, prev_grad, g0, grad_copy,  \
+                        COPY, prod)
+#define MADA_DOT_COPY(i0, len, prod) MADA_DOT_BATCH(i0, len, prod, 1)
+#define MADA_DOT_NOCOPY(i0, len, prod) MADA_DOT_BATCH(i0, len, prod, 0)
+        if (grad_copy) MADA_BLOCK_REDUCE(lo, hi, partial[b], MADA_DOT_COPY);
+        else MADA_BLOCK_REDUCE(lo, hi, partial[b], MADA_DOT_NOCOPY);
+#undef MADA_DOT_NOCOPY
+#undef MADA_DOT_COPY
+#undef MADA_DOT_BATCH
     }
     mada_blocks_sum(partial, nb, CM_MADA_NHYPER, dot);
     return CM_OK;
 }
 
-/* One element of the fused step t: first grad_t * du_{t-1}/dh (recomputed with the previous
- * step's coefficients kp from the state after step t - 1) into tacc, then the update of step t
- * (coefficients k). v_out / gp_out hold v_{t-2} / g_{t-2}, read before being overwritten with
- * v_t / g_t; gp_old is where g_{t-2} is read (gp_in itself for a zero D_1). */
+/* A batch of the fused step t, elements i0 .. i0 + len - 1 (len <= MADA_BATCH): first
+ * grad_t * du_{t-1}/dh (recomputed with the previous step's coefficients kp from the state
+ * after step t - 1) into prod[j * MADA_BATCH + l], then the update of step t (coefficients k).
+ * v_out / gp_out hold v_{t-2} / g_{t-2}: the first loop reads them (and the state) before the
+ * second overwrites them with v_t / g_t; gp_old is where g_{t-2} is read (gp_in itself for a
+ * zero D_1). Two loops rather than one: each keeps its own coefficients in registers, and the
+ * batch is still in L1 when the second runs. */
 static inline __attribute__((always_inline)) void
-SFX(mada_fused_elem)(const SFX(mada_coef) *kp, const SFX(mada_coef) *k, size_t e,
-                     REAL *restrict param, const REAL *restrict grad, REAL *restrict exp_avg,
-                     const REAL *v_in, REAL *v_out, REAL *restrict vbar_a, REAL *restrict n_a,
-                     REAL *restrict ml_a, const REAL *gp_in, const REAL *gp_old, REAL *gp_out,
-                     REAL *tacc, int stride)
+SFX(mada_fused_batch)(const SFX(mada_coef) *kp, const SFX(mada_coef) *k, size_t i0, size_t len,
+                      REAL *restrict param, const REAL *restrict grad, REAL *restrict exp_avg,
+                      const REAL *v_in, REAL *v_out, REAL *restrict vbar_a, REAL *restrict n_a,
+                      REAL *restrict ml_a, const REAL *gp_in, const REAL *gp_old, REAL *gp_out,
+                      REAL *restrict prod)
 {
-    const REAL g1 = grad[e], g = gp_in[e], g0 = gp_old[e], vold = v_out[e];
-    const REAL D = g - g0;
-    const REAL uL = kp->lb1 * ml_a[e] + kp->omlb1 * g;
-    const SFX(mada_d7) d =
-        SFX(mada_derivs)(kp, g, D, vold, exp_avg[e], v_in[e], vbar_a[e], n_a[e], uL);
-    for (int j = 0; j < CM_MADA_NHYPER; j++) tacc[j * stride] += g1 * d.d[j];
-    SFX(mada_elem)((long long)e, 0, k, param, grad, exp_avg, v_in, v_out, vbar_a, n_a, ml_a,
-                   gp_in, gp_out, NULL, 0, 1, 0);
+    SFX(mada_dot_batch)(kp, i0, len, grad, exp_avg, v_in, v_out, vbar_a, n_a, ml_a, gp_in, gp_old,
+                        NULL, 0, prod);
+    _Pragma("omp simd")
+    for (size_t l = 0; l < len; l++)
+        SFX(mada_elem)((long long)(i0 + l), 0, k, param, grad, exp_avg, v_in, v_out, vbar_a, n_a,
+                       ml_a, gp_in, gp_out, NULL, 0, 1, 0);
 }
 
 static int SFX(cm_mada_step_fused)(const cm_mada_config *cfg, const cm_mada_config *prev,
@@ -363,35 +432,46 @@ static int SFX(cm_mada_step_fused)(const cm_mada_config *cfg, const cm_mada_conf
     _Pragma("omp parallel for schedule(static) num_threads(nt) if(nt > 1) firstprivate(k, kp)")
     for (size_t b = 0; b < nb; b++) {
         const size_t lo = mada_block_start(n, nb, b), hi = mada_block_start(n, nb, b + 1);
-        mada_lanes acc[CM_MADA_NHYPER];
-        MADA_LANES_ZERO(acc);
-        size_t i0 = lo;
-        while (i0 + MADA_CHUNK <= hi) { /* the same tiles and lanes as cm_mada_hypergrad */
-            const size_t stop = SFX(mada_tile_end)(i0, hi);
-            REAL tacc[CM_MADA_NHYPER * MADA_CHUNK];
-            memset(tacc, 0, sizeof tacc);
-            for (; i0 < stop; i0 += MADA_CHUNK) {
-                _Pragma("omp simd")
-                for (int l = 0; l < MADA_CHUNK; l++)
-                    SFX(mada_fused_elem)(&kp, &k, i0 + (size_t)l, param, grad, exp_avg,
-                                         exp_avg_sq_in, exp_avg_sq_out, avg_exp_avg_sq,
-                                         exp_avg_diff, lion_exp_avg, prev_grad_in, gp_old,
-                                         prev_grad_out, tacc + l, MADA_CHUNK);
-            }
-            for (int j = 0; j < CM_MADA_NHYPER; j++)
-                SFX(mada_flush)(&acc[j], tacc + j * MADA_CHUNK);
-        }
-        for (int l = 0; i0 < hi; i0++, l++) {
-            REAL tail[CM_MADA_NHYPER] = {0};
-            SFX(mada_fused_elem)(&kp, &k, i0, param, grad, exp_avg, exp_avg_sq_in,
-                                 exp_avg_sq_out, avg_exp_avg_sq, exp_avg_diff, lion_exp_avg,
-                                 prev_grad_in, gp_old, prev_grad_out, tail, 1);
-            for (int j = 0; j < CM_MADA_NHYPER; j++) MADA_LANE_ADD(acc[j], l, (double)tail[j]);
-        }
-        for (int j = 0; j < CM_MADA_NHYPER; j++) partial[b][j] = mada_lanes_total(&acc[j]);
+#define MADA_FUSED_BATCH(i0, len, prod)                                                        \
+    SFX(mada_fused_batch)(&kp, &k, i0, len, param, grad, exp_avg, exp_avg_sq_in,               \
+                          exp_avg_sq_out, avg_exp_avg_sq, exp_avg_diff, lion_exp_avg,          \
+                          prev_grad_in, gp_old, prev_grad_out, prod)
+        MADA_BLOCK_REDUCE(lo, hi, partial[b], MADA_FUSED_BATCH);
+#undef MADA_FUSED_BATCH
     }
     mada_blocks_sum(partial, nb, CM_MADA_NHYPER, dot);
     return CM_OK;
+}
+
+/* The stored pass over a block's elements [lo, hi): grad * derivs[j] for j < nd, in the order
+ * of the other passes (mada.c). The nd sums advance together chunk by chunk: grad is read once,
+ * and nd independent addition chains are in flight instead of one. */
+static inline __attribute__((always_inline)) void
+SFX(mada_stored_range)(const REAL *restrict grad, const REAL *restrict derivs, size_t n,
+                       size_t lo, size_t hi, const int nd, double *out)
+{
+    mada_lanes acc[CM_MADA_NHYPER];
+    MADA_LANES_ZERO(acc);
+    size_t i0 = lo;
+    while (i0 + MADA_CHUNK <= hi) {
+        const size_t stop = SFX(mada_tile_end)(i0, hi);
+        SFX(mada_chunk) tacc[CM_MADA_NHYPER];
+        memset(tacc, 0, sizeof tacc);
+        for (; i0 < stop; i0 += MADA_CHUNK) {
+            SFX(mada_chunk) g;
+            memcpy(&g, grad + i0, sizeof g);
+            for (int j = 0; j < nd; j++) {
+                SFX(mada_chunk) d;
+                memcpy(&d, derivs + (size_t)j * n + i0, sizeof d);
+                tacc[j] += g * d;
+            }
+        }
+        for (int j = 0; j < nd; j++) SFX(mada_flush)(&acc[j], &tacc[j]);
+    }
+    for (int l = 0; i0 < hi; i0++, l++)
+        for (int j = 0; j < nd; j++)
+            MADA_LANE_ADD(acc[j], l, (double)(grad[i0] * derivs[(size_t)j * n + i0]));
+    for (int j = 0; j < nd; j++) out[j] = mada_lanes_total(&acc[j]);
 }
 
 static int SFX(cm_mada_hypergrad_stored)(const cm_exec_config *exec, size_t n, const REAL *grad,
@@ -406,29 +486,14 @@ static int SFX(cm_mada_hypergrad_stored)(const cm_exec_config *exec, size_t n, c
     _Pragma("omp parallel for schedule(static) num_threads(nt) if(nt > 1)")
     for (size_t b = 0; b < nb; b++) {
         const size_t lo = mada_block_start(n, nb, b), hi = mada_block_start(n, nb, b + 1);
-        for (int j = 0; j < n_derivs; j++) { /* the same lanes, tiles and order as above */
-            const REAL *restrict dj = derivs + (size_t)j * n;
-            mada_lanes acc;
-            MADA_LANES_ZERO(acc);
-            size_t i0 = lo;
-            while (i0 + MADA_CHUNK <= hi) {
-                const size_t stop = SFX(mada_tile_end)(i0, hi);
-                REAL tacc[MADA_CHUNK];
-                memset(tacc, 0, sizeof tacc);
-                for (; i0 < stop; i0 += MADA_CHUNK) {
-                    _Pragma("omp simd")
-                    for (int l = 0; l < MADA_CHUNK; l++)
-                        tacc[l] += grad[i0 + (size_t)l] * dj[i0 + (size_t)l];
-                }
-                SFX(mada_flush)(&acc, tacc);
-            }
-            for (int l = 0; i0 < hi; i0++, l++) MADA_LANE_ADD(acc, l, (double)(grad[i0] * dj[i0]));
-            partial[b][j] = mada_lanes_total(&acc);
-        }
+        /* a constant count, so the sums stay in registers */
+        if (n_derivs == 7) SFX(mada_stored_range)(grad, derivs, n, lo, hi, 7, partial[b]);
+        else SFX(mada_stored_range)(grad, derivs, n, lo, hi, 6, partial[b]);
     }
     mada_blocks_sum(partial, nb, n_derivs, dot);
     for (int j = n_derivs; j < CM_MADA_NHYPER; j++) dot[j] = 0.0;
     return CM_OK;
 }
 
+#undef MADA_BLOCK_REDUCE
 #undef MADA_PFOR

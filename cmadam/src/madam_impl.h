@@ -82,6 +82,67 @@ SFX(madam_tile)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, int n
     }
 }
 
+/* The common step, fused: d from every row (no direction), every pair moving, in the packed
+ * order of cm_madam_plan_full, and C = n_obj <= MADAM_FUSED_MAX_OBJ, a compile-time constant at
+ * each call (the switch in cm_madam_step), so that the loops over rows and pairs unroll. One
+ * loop over the elements keeps d, C_lam and the rows in registers: every array is streamed
+ * once, with no tile buffers to store and reload. Each value is computed by the same operations
+ * in the same order as in madam_tile (d = w_0 g_0, then d + w_r g_r; C_lam = 0, then
+ * C_lam + w_p F_p in pair order), so both paths give the same bits. */
+static inline __attribute__((always_inline)) void
+SFX(madam_fused)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, const int n_obj,
+                 REAL *restrict param, const REAL *restrict rows, const double *row_weight,
+                 REAL *restrict fisher, const double *pair_decay, const double *pair_gain,
+                 const double *pair_weight, REAL *restrict exp_avg, REAL *restrict exp_avg_sq)
+{
+    enum { P_MAX = MADAM_FUSED_MAX_OBJ * (MADAM_FUSED_MAX_OBJ + 1) / 2 };
+    REAL w[MADAM_FUSED_MAX_OBJ], dec[P_MAX], gain[P_MAX], pw[P_MAX];
+    const REAL *g[MADAM_FUSED_MAX_OBJ];
+    REAL *f[P_MAX];
+    const int n_pairs = n_obj * (n_obj + 1) / 2;
+    for (int r = 0; r < n_obj; r++) {
+        w[r] = (REAL)row_weight[r];
+        g[r] = rows + (size_t)r * n + lo;
+    }
+    for (int p = 0; p < n_pairs; p++) {
+        dec[p] = (REAL)pair_decay[p];
+        gain[p] = (REAL)pair_gain[p];
+        pw[p] = (REAL)pair_weight[p];
+        f[p] = fisher + (size_t)p * n + lo;
+    }
+    REAL *restrict pa = param + lo;
+    REAL *restrict ma = exp_avg + lo;
+    REAL *restrict va = exp_avg_sq + lo;
+    _Pragma("omp simd")
+    for (size_t e = 0; e < len; e++) {
+        REAL x[MADAM_FUSED_MAX_OBJ];
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < n_obj; r++) x[r] = g[r][e];
+        REAL d = w[0] * x[0];
+        _Pragma("GCC unroll 4")
+        for (int r = 1; r < n_obj; r++) d = d + w[r] * x[r];
+        REAL cc = (REAL)0;
+        int p = 0;
+        _Pragma("GCC unroll 4")
+        for (int a = 0; a < n_obj; a++)
+            _Pragma("GCC unroll 4")
+            for (int b = a; b < n_obj; b++, p++) {
+                const REAL y = dec[p] * f[p][e] + gain[p] * (x[a] * x[b]);
+                f[p][e] = y;
+                cc = cc + pw[p] * y;
+            }
+        cc = cc < (REAL)0 ? (REAL)0 : cc;
+        const REAL metric = k->omr + k->r * (SQRT(cc) + k->eps);
+        const REAL u = d / metric;
+        const REAL pv = pa[e] * k->decay;
+        const REAL m = k->b1 * ma[e] + k->omb1 * u;
+        const REAL v = k->b2 * va[e] + k->omb2 * (u * u);
+        ma[e] = m;
+        va[e] = v;
+        pa[e] = pv - k->step_size * (m / (SQRT(v) / k->sqrt_bc2 + k->eps));
+    }
+}
+
 static int SFX(cm_madam_step)(const cm_madam_config *cfg, const cm_exec_config *exec,
                               int64_t step, size_t n, int n_obj, int n_rows, REAL *param,
                               const REAL *rows, const REAL *direction, const double *row_weight,
@@ -104,14 +165,30 @@ static int SFX(cm_madam_step)(const cm_madam_config *cfg, const cm_exec_config *
     const int nt = cm_loop_threads(exec, n);
     const long long n_tiles = (long long)((n + MADAM_TILE - 1) / MADAM_TILE);
 
+    const int fused = madam_fusable(n_obj, n_rows, direction, pair_row_a, pair_row_b);
+#define MADAM_FUSED_CASE(C)                                                                    \
+    case C:                                                                                    \
+        SFX(madam_fused)(&k, n, lo, len, C, param, rows, row_weight, fisher, pair_decay,       \
+                         pair_gain, pair_weight, exp_avg, exp_avg_sq);                         \
+        break;
+
     _Pragma("omp parallel for schedule(static) num_threads(nt) if(parallel: nt > 1)")
     for (long long tile = 0; tile < n_tiles; tile++) {
-        REAL d[MADAM_TILE], c[MADAM_TILE];
         const size_t lo = (size_t)tile * MADAM_TILE;
         const size_t len = n - lo < MADAM_TILE ? n - lo : MADAM_TILE;
-        SFX(madam_tile)(&k, n, lo, len, n_pairs, n_rows, param, rows, direction, row_weight,
-                        fisher, pair_row_a, pair_row_b, pair_decay, pair_gain, pair_weight,
-                        exp_avg, exp_avg_sq, d, c);
+        switch (fused) {
+            MADAM_FUSED_CASE(1)
+            MADAM_FUSED_CASE(2)
+            MADAM_FUSED_CASE(3)
+            MADAM_FUSED_CASE(4)
+        default: {
+            REAL d[MADAM_TILE], c[MADAM_TILE];
+            SFX(madam_tile)(&k, n, lo, len, n_pairs, n_rows, param, rows, direction,
+                            row_weight, fisher, pair_row_a, pair_row_b, pair_decay, pair_gain,
+                            pair_weight, exp_avg, exp_avg_sq, d, c);
+        }
+        }
     }
+#undef MADAM_FUSED_CASE
     return CM_OK;
 }

@@ -1,7 +1,8 @@
 /* madam_kernel.c -- MAdam's step (cmadam_madam.h): instantiates madam_impl.h for float and
  * double, for the baseline instruction set and, on x86-64, for AVX2 (the same IEEE operations
  * in the same order, no FMA, so both builds give the same bits; cm_exec_config.baseline_only
- * forces the baseline), plus the packed-pair helpers and the full-pairs plan. */
+ * forces the baseline), plus the packed-pair helpers, the full-pairs plan and the test for
+ * the fused path. */
 #include <math.h>
 #include <stddef.h>
 
@@ -100,6 +101,22 @@ static int madam_check(const cm_madam_config *cfg, int64_t step, int n_obj, int 
     }
     if (step < 1) return CM_ERR_STEP;
     return CM_OK;
+}
+
+/* The fused path of madam_impl.h (one loop, no tile buffers) serves the solver-driven step of a
+ * few objectives: d from all the rows, every pair moving, pairs in cm_madam_plan_full's order.
+ * Returns C if it applies, else 0 (the tiled path). */
+#define MADAM_FUSED_MAX_OBJ 4
+
+static int madam_fusable(int n_obj, int n_rows, const void *direction, const int *pair_row_a,
+                         const int *pair_row_b)
+{
+    if (direction || n_rows != n_obj || n_obj > MADAM_FUSED_MAX_OBJ) return 0;
+    int p = 0;
+    for (int i = 0; i < n_obj; i++)
+        for (int j = i; j < n_obj; j++, p++)
+            if (pair_row_a[p] != i || pair_row_b[p] != j) return 0;
+    return n_obj;
 }
 
 #define CM_IMPL_HEADER "madam_impl.h"

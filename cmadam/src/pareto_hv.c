@@ -11,11 +11,15 @@
  *      points before it, each in O(n) from their 3-D front kept in (x, y) and in z order.
  * m-D: WFG with the dimension-reducing sort (see cmadam_pareto.h), ending in the 4-D sweep;
  *      each limited set is cut down by the one-coordinate prefilter of wfg_slice first.
- *      m = 5: the top level (hv_wfg_top) filters the front in one pass over the rows sorted by
- *      the 5th coordinate, and wfg_slice5 builds each limited set from the first four
- *      coordinates held column by column (SSE2 where available), branch-free, ordered by the
- *      4th so that the sweep needs no sort.
+ *      m = 5: the top level (hv_wfg_top, front5) filters the front in one pass over the rows
+ *      sorted by the 5th coordinate, noting when a later row first dominates each row in the
+ *      first four (the row leaves every later limited set then), and wfg_slice5 builds each
+ *      limited set from the first four coordinates held column by column (SSE2 where
+ *      available), branch-free, in the order of the 4th (read off a bitmap over the ranks in
+ *      that order) so that the sweep needs no sort, with the cuts of the prefilter as its
+ *      reference point instead of points.
  */
+#include <math.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -278,26 +282,19 @@ static double hv4_shadow_insert(hv4_region *g, double x, double y)
     return gain;
 }
 
-/* The volume p adds to the 3-D hypervolume of the t members (Tx, Tz); the members from Tz[zpos]
- * on have z >= p_z. *join = 0 when a member weakly dominates p in (x, y, z); *ndom counts the
- * members p weakly dominates. sh has room for 2 t + 1 entries. */
-static double hv4_contrib(const hv4_pt *Tx, const hv4_pt *Tz, size_t t, size_t zpos,
-                          const hv4_pt *p, const double *ref, hv4_st *sh, int *join,
-                          size_t *ndom)
+/* The volume p adds to the 3-D hypervolume of the t members (Tx, Tz), given what hv4d found
+ * first: the members Tx[0 .. j) lie left of p (x <= p_x), those right of it start at Tx[j];
+ * top is the least y of the left ones below p in z (ref_1 if none), above p_y (else p is
+ * dominated); the members from Tz[zpos] on have z >= p_z. *join = 0 when a member weakly
+ * dominates p in (x, y, z); *ndom counts the members p weakly dominates. sh has room for 2 t + 1
+ * entries. */
+static double hv4_contrib(const hv4_pt *Tx, const hv4_pt *Tz, size_t t, size_t j, double top,
+                          size_t zpos, const hv4_pt *p, const double *ref, hv4_st *sh,
+                          int *join, size_t *ndom)
 {
-    hv4_region g = {p->x, p->y, ref[1], ref[0], 0.0, sh, 0, 0};
+    hv4_region g = {p->x, p->y, top, ref[0], 0.0, sh, 0, 0};
     *join = 1;
     *ndom = 0;
-    size_t j = 0;
-    for (; j < t && Tx[j].x <= p->x; j++) { /* left of p: they set the top */
-        const hv4_pt *r = Tx + j;
-        if (r->z >= p->z) continue;
-        if (r->y <= p->y) {
-            *join = 0;
-            return 0.0;
-        }
-        if (r->y < g.top) g.top = r->y;
-    }
     double upper = g.top;
     for (; j < t; j++) { /* right of p: the shadow until the first at or below p_y */
         const hv4_pt *r = Tx + j;
@@ -342,7 +339,10 @@ static double hv4_contrib(const hv4_pt *Tx, const hv4_pt *Tz, size_t t, size_t z
     return vol + (g.E > 0.0 ? g.E : 0.0) * (ref[2] - z0);
 }
 
-/* presorted: S's rows are already in non-decreasing order of the 4th coordinate */
+/* presorted: S's rows are already in non-decreasing order of the 4th coordinate. Most points of
+ * WFG's limited sets are dominated, so the test for that comes first and is branch-free, as
+ * are the binary search and the removal of the dominated members (their outcomes are coin
+ * flips to a branch predictor). */
 static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref, int presorted)
 {
     static const int dims_w[1] = {3};
@@ -355,38 +355,49 @@ static double hv4d(cm_po_hv_ws *ws, size_t k, const double *S, const double *ref
     for (size_t t = 0; t < k; t++) {
         const double *s = S + 4 * idx[t];
         const hv4_pt p = {s[0], s[1], s[2]};
-        size_t lo = 0, hi = tn; /* zpos: the first member with z >= p_z */
-        while (lo < hi) {
-            const size_t mid = lo + (hi - lo) / 2;
-            if (Tz[mid].z < p.z) lo = mid + 1;
-            else hi = mid;
+        /* the members left of p (x <= p_x) and below it in z: the least y of them is the top
+         * of p's box, and p is dominated if that is <= p_y (a dominator with z = p_z is found
+         * by hv4_contrib) */
+        double top = ref[1];
+        size_t right = 0;
+        while (right < tn && Tx[right].x <= p.x && top > p.y) { /* in runs of up to 8 */
+            const size_t end = right + 8 < tn ? right + 8 : tn;
+            for (; right < end && Tx[right].x <= p.x; right++) {
+                const double y = Tx[right].z < p.z ? Tx[right].y : HUGE_VAL;
+                top = y < top ? y : top;
+            }
         }
-        const size_t zpos = lo;
+        if (top <= p.y) continue;
+        size_t zpos = 0; /* the first member with z >= p_z: it lies in [zpos, zpos + n] */
+        for (size_t n = tn; n > 0;) {
+            const size_t half = n / 2;
+            const int below = Tz[zpos + half].z < p.z;
+            zpos = below ? zpos + half + 1 : zpos;
+            n = below ? n - half - 1 : half;
+        }
         int join;
         size_t ndom;
-        total += (ref[3] - s[3]) * hv4_contrib(Tx, Tz, tn, zpos, &p, ref, ws->sh, &join, &ndom);
+        total += (ref[3] - s[3]) *
+                 hv4_contrib(Tx, Tz, tn, right, top, zpos, &p, ref, ws->sh, &join, &ndom);
         if (!join) continue;
-        size_t xpos; /* the first member with (x, y) > (p_x, p_y) once the dominated are gone */
-        lo = 0;
-        hi = tn;
-        while (lo < hi) {
-            const size_t mid = lo + (hi - lo) / 2;
-            if (Tx[mid].x < p.x || (Tx[mid].x == p.x && Tx[mid].y <= p.y)) lo = mid + 1;
-            else hi = mid;
-        }
-        xpos = lo;
+        /* xpos: the first member with (x, y) > (p_x, p_y) once the dominated are gone */
+        size_t xpos = right;
+        while (xpos > 0 && Tx[xpos - 1].x == p.x && Tx[xpos - 1].y > p.y) xpos--;
         if (ndom) {
             size_t w = zpos;
-            for (size_t j = zpos; j < tn; j++)
-                if (!(Tz[j].x >= p.x && Tz[j].y >= p.y)) Tz[w++] = Tz[j];
+            for (size_t j = zpos; j < tn; j++) {
+                Tz[w] = Tz[j];
+                w += (size_t)!((Tz[j].x >= p.x) & (Tz[j].y >= p.y));
+            }
             /* in Tx the dominated lie at or after the first member with x >= p_x */
             size_t f = xpos;
             while (f > 0 && Tx[f - 1].x >= p.x) f--;
             size_t u = f, before = 0;
             for (size_t j = f; j < tn; j++) {
-                if (Tx[j].x >= p.x && Tx[j].y >= p.y && Tx[j].z >= p.z) continue;
-                if (j < xpos) before++;
-                Tx[u++] = Tx[j];
+                const int gone = (Tx[j].x >= p.x) & (Tx[j].y >= p.y) & (Tx[j].z >= p.z);
+                before += (size_t)(!gone & (j < xpos));
+                Tx[u] = Tx[j];
+                u += (size_t)!gone;
             }
             xpos = f + before;
             tn = w;
@@ -477,64 +488,56 @@ static double wfg_slice(cm_po_hv_ws *ws, size_t d, const double *sorted, size_t 
     return v > 0.0 ? v : 0.0;
 }
 
-/* Sort n rows of 4 doubles by the 4th, stably: insertion sort of runs of 16, then merges
- * through tmp (room for n rows). */
-static void sort_rows4(double *a, double *tmp, size_t n)
+/* The kept rows of hv_wfg_top's m = 5 front, by column, for wfg_slice5. */
+typedef struct hv5_cols {
+    const double *c[4]; /* the first four coordinates of the kept rows, one column each */
+    /* death[j]: the index of the first later row that weakly dominates row j in the first four
+     * coordinates (as a double; +inf if none). From then on the limited point of row j is
+     * weakly dominated by that row's, so row j leaves every later slice. */
+    const double *death;
+    const size_t *rank3; /* rank3[j]: row j's place in the order of the 4th coordinate, ties by j */
+    const size_t *by3;   /* its inverse */
+    size_t words;        /* words of a bitmap over the k ranks */
+} hv5_cols;
+
+/* wfg_slice5's kept row j, limited by p: to lim[kk] if q_3 <= p_3 (4th = p_3), else its bit in
+ * bits; branch-free (the row is written either way). Returns the new count in lim. */
+static inline size_t slice5_keep(const hv5_cols *cols, size_t j, const double *p, double *lim,
+                                 size_t kk, uint64_t *bits)
 {
-    const size_t run = 16;
-    for (size_t s = 0; s < n; s += run) {
-        const size_t e = s + run < n ? s + run : n;
-        for (size_t i = s + 1; i < e; i++) {
-            double r[4];
-            memcpy(r, a + i * 4, sizeof r);
-            size_t j = i;
-            while (j > s && a[(j - 1) * 4 + 3] > r[3]) {
-                memcpy(a + j * 4, a + (j - 1) * 4, sizeof r);
-                j--;
-            }
-            memcpy(a + j * 4, r, sizeof r);
-        }
-    }
-    double *src = a, *dst = tmp;
-    for (size_t w = run; w < n; w *= 2) {
-        for (size_t s = 0; s < n; s += 2 * w) {
-            const size_t m = s + w < n ? s + w : n, e = s + 2 * w < n ? s + 2 * w : n;
-            size_t i = s, j = m, o = s;
-            while (i < m && j < e) {
-                const int right = src[j * 4 + 3] < src[i * 4 + 3];
-                memcpy(dst + o * 4, src + (right ? j : i) * 4, 4 * sizeof *src);
-                j += (size_t)right;
-                i += (size_t)!right;
-                o++;
-            }
-            memcpy(dst + o * 4, src + i * 4, (m - i) * 4 * sizeof *src);
-            o += m - i;
-            memcpy(dst + o * 4, src + j * 4, (e - j) * 4 * sizeof *src);
-        }
-        double *sw = src;
-        src = dst;
-        dst = sw;
-    }
-    if (src != a) memcpy(a, src, n * 4 * sizeof *a);
+    const double q0 = cols->c[0][j], q1 = cols->c[1][j], q2 = cols->c[2][j], q3 = cols->c[3][j];
+    double *o = lim + kk * 4;
+    o[0] = q0 > p[0] ? q0 : p[0];
+    o[1] = q1 > p[1] ? q1 : p[1];
+    o[2] = q2 > p[2] ? q2 : p[2];
+    o[3] = p[3];
+    const int up = q3 > p[3];
+    const size_t r = cols->rank3[j];
+    bits[r >> 6] |= (uint64_t)up << (r & 63);
+    return kk + (size_t)!up;
 }
 
 /* wfg_slice for the top level of m = 5, the first four coordinates of the rows sorted by the
- * 5th also held column by column (cols: 4 x stride), so that the scans over the points before
- * p run branch-free. The same prefilter as wfg_slice: best[c] is the least q_c of the points
- * above p in coordinate c only (ref_c if none); a limited point is kept only if it lies below
- * best in every coordinate (a point above p in c by at least best[c] - which includes every
- * one-coordinate point - is weakly dominated by the cut at best[c]); the cuts are added as
- * limited points themselves. No row before p may weakly dominate p in the first four
+ * 5th held column by column, so that the scans over the points before p run branch-free. The
+ * same prefilter as wfg_slice: best[c] is the least q_c of the points above p in coordinate c
+ * only (ref_c if none), and the limited point of such a q covers every point of p's box with
+ * x_c >= best[c]. So p's exclusive region lies in the box [p, best), and it is that box less
+ * what the other limited points cover of it: those below best in every coordinate, the
+ * others being weakly dominated by a cut (this includes every one-coordinate point). Taking
+ * best as the reference point, rather than ref, also keeps the cancellation in
+ * vol - hv4d(...) to the size of that box. The rows dead by slice t (see hv5_cols) are left out
+ * too; they never change best (a dead one-coordinate point has a live one-coordinate point
+ * below it in the same coordinate). No row before p may weakly dominate p in the first four
  * coordinates (hv_wfg_top's filter sees to it): such a row would pass as a one-coordinate
- * point in every coordinate. hi: room for t rows of 4. */
-static double wfg_slice5(cm_po_hv_ws *ws, const double *sorted, const double *cols,
-                         size_t stride, size_t t, double *lim, double *hi, const double *ref)
+ * point in every coordinate. bits: a bitmap of cols->words words, all clear, and left so;
+ * lim: room for t rows of 4. */
+static double wfg_slice5(cm_po_hv_ws *ws, const double *sorted, const hv5_cols *cols, size_t t,
+                         double *lim, uint64_t *bits, const double *ref)
 {
     const double *p = sorted + t * 5;
-    double v = box_volume(p, ref, 4);
-    if (t == 0) return v;
-    const double *c0 = cols, *c1 = cols + stride, *c2 = cols + 2 * stride,
-                 *c3 = cols + 3 * stride;
+    if (t == 0) return box_volume(p, ref, 4);
+    const double *c0 = cols->c[0], *c1 = cols->c[1], *c2 = cols->c[2], *c3 = cols->c[3];
+    const double *death = cols->death;
     const double p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
     double b0 = ref[0], b1 = ref[1], b2 = ref[2], b3 = ref[3];
     size_t j0 = 0;
@@ -577,56 +580,54 @@ static double wfg_slice5(cm_po_hv_ws *ws, const double *sorted, const double *co
         b3 = (l0 & l1 & l2) & (c3[j] < b3) ? c3[j] : b3;
     }
     /* The limited set goes to hv4d in non-decreasing order of its 4th coordinate
-     * max(q_3, p_3): the rows with q_3 <= p_3 (4th = p_3, and the cuts in coordinates 0..2)
-     * first in any order, then those with q_3 > p_3 sorted (through hi, k x 4), then the cut
-     * in coordinate 3 (above every kept row's 4th). The scan is written branch-free: every row
-     * goes to lim[kk] and kk moves on only for those kept (kk <= t throughout: each cut stands
-     * for at least one one-coordinate point, not kept); the kept rows are split afterwards. */
-    size_t kk = 0;
+     * max(q_3, p_3): the rows with q_3 <= p_3 (4th = p_3) first, then those with q_3 > p_3 in
+     * the order of rank3 (which sorts q_3): these set their rank's bit, read back in order
+     * afterwards. The kept rows are picked out by a branch-free scan in blocks of 8 (few are
+     * kept, and which ones is a coin flip to a branch predictor). */
     const double best[4] = {b0, b1, b2, b3};
-    for (size_t c = 0; c < 3; c++) {
-        if (!(best[c] < ref[c])) continue;
-        double *o = lim + kk * 4;
-        o[0] = p0;
-        o[1] = p1;
-        o[2] = p2;
-        o[3] = p3;
-        o[c] = best[c];
-        kk++;
-    }
-    for (size_t j = 0; j < t; j++) {
-        double *o = lim + kk * 4;
-        o[0] = c0[j] > p0 ? c0[j] : p0;
-        o[1] = c1[j] > p1 ? c1[j] : p1;
-        o[2] = c2[j] > p2 ? c2[j] : p2;
-        o[3] = c3[j] > p3 ? c3[j] : p3;
-        kk += (size_t)((c0[j] < b0) & (c1[j] < b1) & (c2[j] < b2) & (c3[j] < b3));
-    }
-    size_t lo = 0, nh = 0;
-    for (size_t i = 0; i < kk; i++) {
-        const double *o = lim + i * 4;
-        if (o[3] > p3) {
-            memcpy(hi + nh * 4, o, 4 * sizeof *o);
-            nh++;
-        } else {
-            if (lo != i) memcpy(lim + lo * 4, o, 4 * sizeof *o);
-            lo++;
+    double v = box_volume(p, best, 4);
+    size_t kk = 0, j = 0;
+    const double now = (double)t;
+#if defined(__SSE2__)
+    {
+        const __m128d m0 = _mm_set1_pd(b0), m1 = _mm_set1_pd(b1), m2 = _mm_set1_pd(b2),
+                      m3 = _mm_set1_pd(b3), alive = _mm_set1_pd(now);
+        for (; j + 8 <= t; j += 8) {
+            unsigned keep = 0;
+            for (size_t b = 0; b < 8; b += 2) {
+                const size_t i = j + b;
+                const __m128d in = _mm_and_pd(
+                    _mm_and_pd(_mm_cmplt_pd(_mm_loadu_pd(c0 + i), m0),
+                               _mm_cmplt_pd(_mm_loadu_pd(c1 + i), m1)),
+                    _mm_and_pd(_mm_and_pd(_mm_cmplt_pd(_mm_loadu_pd(c2 + i), m2),
+                                          _mm_cmplt_pd(_mm_loadu_pd(c3 + i), m3)),
+                               _mm_cmpge_pd(_mm_loadu_pd(death + i), alive)));
+                keep |= (unsigned)_mm_movemask_pd(in) << b;
+            }
+            for (; keep; keep &= keep - 1)
+                kk = slice5_keep(cols, j + (size_t)__builtin_ctz(keep), p, lim, kk, bits);
         }
     }
-    sort_rows4(hi, lim + (lo + nh + 1) * 4, nh);
-    memcpy(lim + lo * 4, hi, nh * 4 * sizeof *lim);
-    kk = lo + nh;
-    if (b3 < ref[3]) {
-        double *o = lim + kk * 4;
-        o[0] = p0;
-        o[1] = p1;
-        o[2] = p2;
-        o[3] = b3;
-        kk++;
+#endif
+    for (; j < t; j++)
+        if ((c0[j] < b0) & (c1[j] < b1) & (c2[j] < b2) & (c3[j] < b3) & (death[j] >= now))
+            kk = slice5_keep(cols, j, p, lim, kk, bits);
+    /* every row above p in the 4th coordinate ranks after p */
+    for (size_t w = cols->rank3[t] >> 6; w < cols->words; w++) {
+        for (uint64_t b = bits[w]; b; b &= b - 1) {
+            const size_t j = cols->by3[(w << 6) + (size_t)__builtin_ctzll(b)];
+            double *o = lim + kk * 4;
+            o[0] = c0[j] > p0 ? c0[j] : p0;
+            o[1] = c1[j] > p1 ? c1[j] : p1;
+            o[2] = c2[j] > p2 ? c2[j] : p2;
+            o[3] = c3[j];
+            kk++;
+        }
+        bits[w] = 0;
     }
     if (kk == 0) return v;
-    if (kk == 1) v -= box_volume(lim, ref, 4);
-    else v -= hv4d(ws, kk, lim, ref, 1);
+    if (kk == 1) v -= box_volume(lim, best, 4);
+    else v -= hv4d(ws, kk, lim, best, 1);
     return v > 0.0 ? v : 0.0;
 }
 
@@ -711,6 +712,113 @@ static int check_common(const cm_pareto_config *cfg, size_t n, size_t m, const d
     return CM_OK;
 }
 
+/* 1 when p weakly dominates (x0, .., x3) in the first four coordinates and is not equal to it */
+static inline int kills5(double x0, double x1, double x2, double x3, const double *p)
+{
+    return (x0 >= p[0]) & (x1 >= p[1]) & (x2 >= p[2]) & (x3 >= p[3]) &
+           ((x0 != p[0]) | (x1 != p[1]) | (x2 != p[2]) | (x3 != p[3]));
+}
+
+/* hv_wfg_top's front for m = 5: the k rows of F (which need not be nondominated) sorted by the
+ * 5th coordinate, ties by the first four in turn, so that a point's weak dominators all come
+ * before it; one pass keeps the front, one copy of each point, in that order, into `sorted`
+ * (5 columns) and the first four coordinates into cols (5 columns of `stride`, the 5th the
+ * death of each kept row, see hv5_cols). The pass holds the live rows (no later kept row
+ * weakly dominates them in the first four coordinates) by column in act (4 x k), their
+ * indices in aid: a row is dominated iff a live row weakly dominates it in the first four (a
+ * dead row's dominator is live or dead in turn, and the chain ends at a live one). A row that
+ * dies is overwritten in place by (+inf, -inf, ..), which neither dominates nor is dominated
+ * by anything, and the holes are squeezed out once they make up half of act. A dominated row
+ * kills nothing (it would equal no live row, and a live row it dominated would be dominated
+ * by another live row; a copy of p is not killed but kills p), so kills are applied as the
+ * scan finds them. Returns the number of kept rows. */
+static size_t front5(cm_po_hv_ws *ws0, size_t k, const double *F, double *sorted, double *cols,
+                     size_t stride, double *act, size_t *aid)
+{
+    static const int dims5[5] = {4, 0, 1, 2, 3};
+    size_t *idx = ws0->idx;
+    for (size_t i = 0; i < k; i++) idx[i] = i;
+    cm_po_sort(k, F, 5, dims5, 5, idx, ws0->scratch);
+    double *c0 = cols, *c1 = cols + stride, *c2 = cols + 2 * stride, *c3 = cols + 3 * stride;
+    double *death = cols + 4 * stride;
+    double *a0 = act, *a1 = act + k, *a2 = act + 2 * k, *a3 = act + 3 * k;
+    size_t kept = 0, used = 0, holes = 0; /* act[0 .. used): the live rows and the holes */
+    for (size_t t = 0; t < k; t++) {
+        const double *p = F + idx[t] * 5;
+        const double p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+        int dom = 0;
+        size_t j = 0, kills = 0;
+#if defined(__SSE2__)
+        {
+            const __m128d q0 = _mm_set1_pd(p0), q1 = _mm_set1_pd(p1), q2 = _mm_set1_pd(p2),
+                          q3 = _mm_set1_pd(p3);
+            for (; j + 8 <= used && !dom; j += 8) {
+                __m128d d = _mm_setzero_pd(), u = _mm_setzero_pd();
+                for (size_t b = j; b < j + 8; b += 2) {
+                    const __m128d x0 = _mm_loadu_pd(a0 + b), x1 = _mm_loadu_pd(a1 + b),
+                                  x2 = _mm_loadu_pd(a2 + b), x3 = _mm_loadu_pd(a3 + b);
+                    const __m128d below = _mm_and_pd(
+                        _mm_and_pd(_mm_cmple_pd(x0, q0), _mm_cmple_pd(x1, q1)),
+                        _mm_and_pd(_mm_cmple_pd(x2, q2), _mm_cmple_pd(x3, q3)));
+                    const __m128d above = _mm_and_pd(
+                        _mm_and_pd(_mm_cmpge_pd(x0, q0), _mm_cmpge_pd(x1, q1)),
+                        _mm_and_pd(_mm_cmpge_pd(x2, q2), _mm_cmpge_pd(x3, q3)));
+                    d = _mm_or_pd(d, below);
+                    u = _mm_or_pd(u, _mm_andnot_pd(below, above)); /* not a copy of p */
+                }
+                dom = _mm_movemask_pd(d) != 0;
+                if (_mm_movemask_pd(u) == 0) continue;
+                for (size_t b = j; b < j + 8; b++) { /* rare: p kills one of these */
+                    if (!kills5(a0[b], a1[b], a2[b], a3[b], p)) continue;
+                    death[aid[b]] = (double)kept;
+                    a0[b] = a2[b] = HUGE_VAL;
+                    a1[b] = a3[b] = -HUGE_VAL;
+                    kills++;
+                }
+            }
+        }
+#endif
+        for (; j < used && !dom; j++) {
+            dom = (a0[j] <= p0) & (a1[j] <= p1) & (a2[j] <= p2) & (a3[j] <= p3);
+            if (!kills5(a0[j], a1[j], a2[j], a3[j], p)) continue;
+            death[aid[j]] = (double)kept;
+            a0[j] = a2[j] = HUGE_VAL;
+            a1[j] = a3[j] = -HUGE_VAL;
+            kills++;
+        }
+        if (dom) continue;
+        memcpy(sorted + kept * 5, p, 5 * sizeof *sorted);
+        c0[kept] = p0;
+        c1[kept] = p1;
+        c2[kept] = p2;
+        c3[kept] = p3;
+        death[kept] = HUGE_VAL;
+        holes += kills;
+        if (2 * holes > used) {
+            size_t w = 0;
+            for (j = 0; j < used; j++) {
+                if (a0[j] == HUGE_VAL) continue;
+                a0[w] = a0[j];
+                a1[w] = a1[j];
+                a2[w] = a2[j];
+                a3[w] = a3[j];
+                aid[w] = aid[j];
+                w++;
+            }
+            used = w;
+            holes = 0;
+        }
+        a0[used] = p0;
+        a1[used] = p1;
+        a2[used] = p2;
+        a3[used] = p3;
+        aid[used] = kept;
+        used++;
+        kept++;
+    }
+    return kept;
+}
+
 /* WFG's outer loop over the k rows of F (m columns, mutually nondominated), in parallel: each
  * slice is independent, and the slices are summed in order afterwards. */
 static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const double *F,
@@ -718,7 +826,8 @@ static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const doub
 {
     int status = CM_OK;
     double *sorted = cm_po_alloc(k, m * sizeof *sorted);
-    double *part = cm_po_alloc(k, sizeof *part), *cols = NULL;
+    double *part = cm_po_alloc(k, sizeof *part), *cols = NULL, *act = NULL;
+    size_t *rank3 = NULL;
     cm_po_hv_ws *ws0 = cm_po_hv_ws_new(k, m, base);
     if (!sorted || !part || !ws0) {
         status = CM_ERR_SIZE;
@@ -726,60 +835,31 @@ static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const doub
     }
     const int five = m == 5 && base >= 4;
     const size_t stride = k;
+    hv5_cols c5 = {{NULL, NULL, NULL, NULL}, NULL, NULL, NULL, 0};
     if (five) {
-        /* F need not be nondominated: sorted by the 5th coordinate, ties by the first four in
-         * turn, a point's weak dominators all come before it, so one pass keeps the front,
-         * one copy of each point, in order; their first four coordinates also go to cols */
-        static const int dims5[5] = {4, 0, 1, 2, 3};
-        size_t *idx = ws0->idx;
-        for (size_t i = 0; i < k; i++) idx[i] = i;
-        cm_po_sort(k, F, 5, dims5, 5, idx, ws0->scratch);
-        cols = cm_po_alloc(k, 4 * sizeof *cols);
-        if (!cols) {
+        cols = cm_po_alloc(k, 5 * sizeof *cols);
+        act = cm_po_alloc(k, 4 * sizeof *act);
+        rank3 = cm_po_alloc(k, 2 * sizeof *rank3);
+        if (!cols || !act || !rank3) {
             status = CM_ERR_SIZE;
             goto done;
         }
-        double *c0 = cols, *c1 = cols + stride, *c2 = cols + 2 * stride, *c3 = cols + 3 * stride;
-        size_t kept = 0;
-        for (size_t t = 0; t < k; t++) {
-            const double *p = F + idx[t] * 5;
-            const double p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
-            int dom = 0;
-            size_t j = 0;
-#if defined(__SSE2__)
-            {
-                const __m128d q0 = _mm_set1_pd(p0), q1 = _mm_set1_pd(p1), q2 = _mm_set1_pd(p2),
-                              q3 = _mm_set1_pd(p3);
-                for (; j + 8 <= kept && !dom; j += 8) {
-                    __m128d a = _mm_setzero_pd();
-                    for (size_t b = j; b < j + 8; b += 2) {
-                        const __m128d l01 = _mm_and_pd(_mm_cmple_pd(_mm_loadu_pd(c0 + b), q0),
-                                                       _mm_cmple_pd(_mm_loadu_pd(c1 + b), q1));
-                        const __m128d l23 = _mm_and_pd(_mm_cmple_pd(_mm_loadu_pd(c2 + b), q2),
-                                                       _mm_cmple_pd(_mm_loadu_pd(c3 + b), q3));
-                        a = _mm_or_pd(a, _mm_and_pd(l01, l23));
-                    }
-                    dom = _mm_movemask_pd(a) != 0;
-                }
-            }
-#endif
-            for (; j + 8 <= kept && !dom; j += 8) {
-                int a = 0;
-                for (size_t b = j; b < j + 8; b++)
-                    a |= (c0[b] <= p0) & (c1[b] <= p1) & (c2[b] <= p2) & (c3[b] <= p3);
-                dom = a;
-            }
-            for (; j < kept && !dom; j++)
-                dom = (c0[j] <= p0) & (c1[j] <= p1) & (c2[j] <= p2) & (c3[j] <= p3);
-            if (dom) continue;
-            memcpy(sorted + kept * 5, p, 5 * sizeof *sorted);
-            c0[kept] = p0;
-            c1[kept] = p1;
-            c2[kept] = p2;
-            c3[kept] = p3;
-            kept++;
+        k = front5(ws0, k, F, sorted, cols, stride, act, ws0->list);
+        /* the order of the 4th coordinate, ties by index: the order in which wfg_slice5 hands
+         * the rows above p in the 4th coordinate to hv4d */
+        static const int dims0[1] = {0};
+        size_t *by3 = rank3 + k, *idx = ws0->idx;
+        for (size_t i = 0; i < k; i++) idx[i] = i;
+        cm_po_sort(k, cols + 3 * stride, 1, dims0, 1, idx, ws0->scratch);
+        for (size_t r = 0; r < k; r++) {
+            by3[r] = idx[r];
+            rank3[idx[r]] = r;
         }
-        k = kept;
+        for (int c = 0; c < 4; c++) c5.c[c] = cols + (size_t)c * stride;
+        c5.death = cols + 4 * stride;
+        c5.rank3 = rank3;
+        c5.by3 = by3;
+        c5.words = (k + 63) / 64;
     } else {
         sort_by_last(ws0, m, k, F, sorted);
     }
@@ -791,38 +871,45 @@ static int hv_wfg_top(const cm_exec_config *exec, size_t k, size_t m, const doub
 #pragma omp parallel num_threads(threads)
     {
         cm_po_hv_ws *ws = cm_po_hv_ws_new(k, m - 1, base);
-        /* five: lim also holds sort_rows4's scratch past the limited set, hi the rows above
-         * p in the 4th coordinate */
-        double *lim = cm_po_alloc(five ? 2 * k + 2 : k, (m - 1) * sizeof *lim);
-        double *hi = five ? cm_po_alloc(k + 1, 4 * sizeof *hi) : NULL;
-        if (!ws || !lim || (five && !hi)) {
+        /* five: also a clear bitmap over the ranks */
+        double *lim = cm_po_alloc(k, (m - 1) * sizeof *lim);
+        uint64_t *bits = five ? calloc(c5.words ? c5.words : 1, sizeof *bits) : NULL;
+        if (!ws || !lim || (five && !bits)) {
 #pragma omp atomic write
             failed = 1;
         }
         const long long count = (long long)k;
 #pragma omp for schedule(dynamic, 1)
         for (long long t = count - 1; t >= 0; t--) { /* the large slices first */
-            if (!ws || !lim || (five && !hi)) continue;
+            if (!ws || !lim || (five && !bits)) continue;
             part[t] = (ref[m - 1] - sorted[(size_t)t * m + m - 1]) *
-                      (five ? wfg_slice5(ws, sorted, cols, stride, (size_t)t, lim, hi, ref)
+                      (five ? wfg_slice5(ws, sorted, &c5, (size_t)t, lim, bits, ref)
                             : wfg_slice(ws, m, sorted, (size_t)t, lim, ref));
         }
         cm_po_hv_ws_free(ws);
         free(lim);
-        free(hi);
+        free(bits);
     }
     if (failed) {
         status = CM_ERR_SIZE;
         goto done;
     }
-    double total = 0.0;
-    for (size_t t = 0; t < k; t++) total += part[t];
-    *hv = total;
+    /* Neumaier's compensated sum: the first slices are as large as the total, the others can
+     * be many orders smaller, and their rounding errors would add up over k terms */
+    double total = 0.0, carry = 0.0;
+    for (size_t t = 0; t < k; t++) {
+        const double next = total + part[t];
+        carry += fabs(total) >= fabs(part[t]) ? (total - next) + part[t] : (part[t] - next) + total;
+        total = next;
+    }
+    *hv = total + carry;
 done:
     cm_po_hv_ws_free(ws0);
     free(sorted);
     free(part);
     free(cols);
+    free(act);
+    free(rank3);
     return status;
 }
 

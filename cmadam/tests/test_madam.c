@@ -174,8 +174,9 @@ static void preference(int n_obj, int64_t t, double *lam)
 #define TEST_FULL(SUF)                                                                         \
     static void test_full_##SUF(void)                                                          \
     {                                                                                          \
-        static const int objs[4] = {1, 2, 3, 5};                                               \
-        for (int oi = 0; oi < 4; oi++)                                                         \
+        /* 1..4: the fused path (with variant 3, a given d: the tiled one); 5: tiled */        \
+        static const int objs[5] = {1, 2, 3, 4, 5};                                            \
+        for (int oi = 0; oi < 5; oi++)                                                         \
             for (int variant = 0; variant < 4; variant++) {                                    \
                 const int C = objs[oi];                                                        \
                 const size_t n = 8229; /* two full tiles (4096) and a partial one */                  \
