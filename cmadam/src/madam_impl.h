@@ -13,6 +13,22 @@ typedef struct {
     REAL b1, omb1, b2, omb2, step_size, sqrt_bc2, eps, decay, omr, r;
 } SFX(madam_coef);
 
+/* Element e of the whitening and the Adam step on u, from d and C_lam (both paths). */
+static inline __attribute__((always_inline)) void
+SFX(madam_whiten_adam)(const SFX(madam_coef) *k, size_t e, REAL d, REAL cc, REAL *restrict pa,
+                       REAL *restrict ma, REAL *restrict va)
+{
+    cc = cc < (REAL)0 ? (REAL)0 : cc;
+    const REAL metric = k->omr + k->r * (SQRT(cc) + k->eps);
+    const REAL u = d / metric;
+    const REAL p = pa[e] * k->decay;
+    const REAL m = k->b1 * ma[e] + k->omb1 * u;
+    const REAL v = k->b2 * va[e] + k->omb2 * (u * u);
+    ma[e] = m;
+    va[e] = v;
+    pa[e] = p - k->step_size * (m / (SQRT(v) / k->sqrt_bc2 + k->eps));
+}
+
 /* Elements [lo, lo + len) of the step (len <= MADAM_TILE). */
 static inline __attribute__((always_inline)) void
 SFX(madam_tile)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, int n_pairs,
@@ -68,18 +84,7 @@ SFX(madam_tile)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, int n
     REAL *restrict ma = exp_avg + lo;
     REAL *restrict va = exp_avg_sq + lo;
     _Pragma("omp simd")
-    for (size_t e = 0; e < len; e++) {
-        REAL cc = c[e];
-        cc = cc < (REAL)0 ? (REAL)0 : cc;
-        const REAL metric = k->omr + k->r * (SQRT(cc) + k->eps);
-        const REAL u = d[e] / metric;
-        const REAL p = pa[e] * k->decay;
-        const REAL m = k->b1 * ma[e] + k->omb1 * u;
-        const REAL v = k->b2 * va[e] + k->omb2 * (u * u);
-        ma[e] = m;
-        va[e] = v;
-        pa[e] = p - k->step_size * (m / (SQRT(v) / k->sqrt_bc2 + k->eps));
-    }
+    for (size_t e = 0; e < len; e++) SFX(madam_whiten_adam)(k, e, d[e], c[e], pa, ma, va);
 }
 
 /* The common step, fused: d from every row (no direction), every pair moving, in the packed
@@ -131,15 +136,7 @@ SFX(madam_fused)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, cons
                 f[p][e] = y;
                 cc = cc + pw[p] * y;
             }
-        cc = cc < (REAL)0 ? (REAL)0 : cc;
-        const REAL metric = k->omr + k->r * (SQRT(cc) + k->eps);
-        const REAL u = d / metric;
-        const REAL pv = pa[e] * k->decay;
-        const REAL m = k->b1 * ma[e] + k->omb1 * u;
-        const REAL v = k->b2 * va[e] + k->omb2 * (u * u);
-        ma[e] = m;
-        va[e] = v;
-        pa[e] = pv - k->step_size * (m / (SQRT(v) / k->sqrt_bc2 + k->eps));
+        SFX(madam_whiten_adam)(k, e, d, cc, pa, ma, va);
     }
 }
 
