@@ -3,14 +3,17 @@
 Oracles: the documented probe formula in NumPy, the Hutchinson variance sum_{j != i} H_ij^2 / N,
 scipy.optimize.linprog for the game value, the regularised equilibrium's fixed point
 (w = softmax(A q / tau), q = softmax(-A^T w / tau)) for PU's linear rate, scipy's bounded least
-squares for PAMOO's QP, finite differences for the MLP problem's derivatives.
+squares for PAMOO's QP, finite differences for the MLP problem's derivatives, np.exp in float64
+for PU's float exponential.
 """
+import math
+
 import numpy as np
 import pytest
 from scipy.optimize import linprog, lsq_linear
 
 import madam
-from madam import amoo, problems
+from madam import _core, amoo, problems
 from madam.amoo import (CAMOO, PAMOO, HutchinsonEMA, PowerLossMLP, hutchinson_diag, hvp_from_grad,
                         output_curvature, pamoo_weights, pu_solve, rademacher)
 from madam.runs import run
@@ -300,6 +303,44 @@ def test_pu_same_bits_for_any_thread_count():
     np.testing.assert_array_equal(ref.w, two.w)
     np.testing.assert_array_equal(ref.q, two.q)
     assert ref.gap == two.gap and ref.value == two.value
+
+
+def _pu_exp(x):
+    """PU's exponential (cm_pu_exp) of the array x."""
+    y = np.empty_like(x)
+    _core.check_status(_core.kernel("cm_pu_exp", x.dtype)(
+        _core.exec_config(), x.size, _core.pointer(x), _core.pointer(y, True)), "pu_exp")
+    return y
+
+
+def test_pu_float32_exp_against_numpy():
+    """PU's float exponential (cmadam_amoo.h: at most 0.977 ulp) against np.exp in float64, in
+    units in the last place of the float nearest the exact value, on a dense sweep of its range:
+    every 509th float of [-104, 89] in bit order, every float of [-6, -5.5] (where the largest
+    error lies), and the ends."""
+    def bits(f):
+        return int(np.float32(f).view(np.uint32))
+
+    neg = np.arange(bits(-104), 0x80000000 - 1, -509, dtype=np.int64)
+    pos = np.arange(0, bits(89) + 1, 509, dtype=np.int64)
+    dense = np.arange(bits(-5.5), bits(-6) + 1, dtype=np.int64)
+    x = np.concatenate([neg, pos, dense]).astype(np.uint32).view(np.float32)
+    y = _pu_exp(x)
+    exact = np.exp(x.astype(np.float64))
+    with np.errstate(over="ignore"):
+        nearest = exact.astype(np.float32)
+    big = np.isinf(nearest)
+    assert np.all(np.isinf(y[big]))
+    err = np.abs(y[~big] - exact[~big]) / np.spacing(nearest[~big]).astype(np.float64)
+    assert err.max() <= 0.977, (err.max(), x[~big][err.argmax()])
+    sweep = slice(0, neg.size + pos.size)      # 99.2% of all floats are correctly rounded
+    assert np.mean(y[sweep] == nearest[sweep]) > 0.99
+    ends = np.array([0.0, -0.0, -104.0, -104.5, -1e30, -np.inf, 88.8, 1e30, np.inf, np.nan],
+                    np.float32)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(_pu_exp(ends), np.float32(np.exp(ends.astype(np.float64))))
+    xd = np.linspace(-700, 700, 1001)
+    np.testing.assert_array_equal(_pu_exp(xd), [math.exp(v) for v in xd])   # float64: libm's
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [

@@ -262,7 +262,9 @@ int cm_gramian_f64(size_t rows, size_t cols, const double *jac, double *gram);
  * the same bits for any thread count and instruction set. The products can overflow (|J| above
  * ~1e154) or underflow to subnormals (below ~1e-154) in double; callers that need G then
  * rescale J by a power of two (max_abs says when). With a non-finite J, gram holds NaN or Inf.
- * work: caller-owned scratch of work_size >= cm_gram_scan_workspace(rows, cols) doubles.
+ * work: caller-owned scratch of work_size >= cm_gram_scan_workspace(rows, cols) doubles. For
+ * float with 128 to 512 rows each thread may also malloc a scratch of at most 256 KiB (freed
+ * before returning; if it cannot, the call runs without it and gives the same result).
  * rows or cols == 0, rows > 65536, or work_size too small: CM_ERR_SIZE. */
 size_t cm_gram_scan_workspace(size_t rows, size_t cols);
 int cm_gram_scan_f32(const cm_exec_config *exec, size_t rows, size_t cols, const float *jac,

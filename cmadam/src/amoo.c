@@ -47,7 +47,10 @@ static inline uint64_t amoo_probe_key(uint64_t seed, uint64_t step, uint64_t pro
  * is summed in order in double, then the blocks in order: the same sum for any thread count. */
 #define AMOO_MAX_BLOCKS 64
 #define AMOO_BLOCK_MIN 8192
-#define AMOO_TILE 1024 /* columns per tile of the fused pass (a multiple of 8) */
+/* Columns per tile of the fused pass (a multiple of 8). Large enough that each row of A is read
+ * in long runs (32 KiB of floats, so the prefetchers keep up), small enough that the tile of x, v
+ * and log q stays in L2. */
+#define AMOO_TILE 8192
 
 static size_t amoo_n_blocks(size_t n)
 {
@@ -61,6 +64,78 @@ static size_t amoo_block_start(size_t n, size_t nb, size_t b)
 {
     return (n / nb) * b + ((n % nb) * b) / nb; /* n * b / nb without overflow */
 }
+
+/* Four double accumulators (a GNU vector: one AVX register, two SSE ones), half the 8 lanes of
+ * one row's dot in the fused pass, so that the accumulation chains stay in registers. */
+typedef double amoo_d4 __attribute__((vector_size(4 * sizeof(double))));
+
+/* What the fused pass does with x before the products (see amoo_fused). */
+enum amoo_x_mode {
+    AMOO_X_GIVEN = 0,  /* x is used as it is */
+    AMOO_X_EXP = 1,    /* x_j = exp(c lq_j - eta v_j - shift) from the v on entry */
+    AMOO_X_EXP_LOG = 2 /* the same, and lq_j = c lq_j - eta v_j - shift */
+};
+
+/* ------------------------------------------------------------------ the float exponential
+ * PU's float exponential (cmadam_amoo.h gives its error). libm's expf is a call per element,
+ * which keeps the loops around it scalar; this is plain float arithmetic, which the compiler
+ * vectorises, 8 lanes to an AVX register:
+ *   x is clamped to [-104, 89]: exp(-104) < FLT_TRUE_MIN / 2 rounds to 0 and exp(89) > FLT_MAX
+ *   to +Inf as they should (NaN passes: both comparisons are false);
+ *   n = x log2(e) rounded to an integer (adding and subtracting 1.5 * 2^23 rounds to nearest);
+ *   r = x - n ln 2 (Cody and Waite: n ln2_hi is exact, ln2_hi having 15 significant bits and
+ *   |n| <= 151, and so is x - n ln2_hi; ln2_lo = ln 2 - ln2_hi rounded), |r| <= ln 2 / 2 + 2^-17;
+ *   e^r = 1 + (r + r^2 q(r)), q of degree 4 fitted to the relative error (Lawson's method; the
+ *   float coefficients leave 2^-27.9 of it);
+ *   2^n as 2^floor(n/2) 2^(n - floor(n/2)), both normal floats built from their exponent bits:
+ *   the first product is exact, the second rounds once, also where the result is subnormal or
+ *   overflows.
+ * Plain multiplications and additions (no FMA, -ffp-contract=off) and integer operations only,
+ * so every instruction set gives the same bits. */
+#define AMOO_SHIFTER 0x1.8p23f /* adding it rounds |y| < 2^22 to an integer, kept in its bits */
+
+/* c ? a : b as a select on the bits: the comparison giving c is then evaluated unconditionally,
+ * which keeps the loop vectorisable (GCC 12 does not if-convert a ?: on a float comparison
+ * under -ftrapping-math, the default, as such a comparison may trap). */
+static inline float amoo_select(int c, float a, float b)
+{
+    uint32_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const uint32_t mask = 0u - (uint32_t)c, r = (ua & mask) | (ub & ~mask);
+    float f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
+static inline float amoo_expf(float x)
+{
+    const float xc = amoo_select(x > 89.0f, 89.0f, amoo_select(x < -104.0f, -104.0f, x));
+    const float kf = xc * 0x1.715476p+0f + AMOO_SHIFTER; /* x log2(e) + shifter */
+    const float n = kf - AMOO_SHIFTER;
+    const float r = (xc - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f; /* x - n ln2_hi - n ln2_lo */
+    float q = 0x1.6a2430p-10f;
+    q = q * r + 0x1.1239e4p-7f;
+    q = q * r + 0x1.5558f2p-5f;
+    q = q * r + 0x1.555492p-3f;
+    q = q * r + 0x1.fffffcp-2f;
+    const float p = 1.0f + (r + (r * r) * q);
+    /* the low bits of kf hold n + bits(shifter) (mod 2^32); u = n + 256 >= 0, so u / 2 - 128 =
+     * floor(n / 2) without shifting a negative number */
+    uint32_t kbits, shifter_bits;
+    const float shifter = AMOO_SHIFTER;
+    memcpy(&kbits, &kf, sizeof kbits);
+    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
+    const uint32_t u = kbits - shifter_bits + 256u, half = (u >> 1) - 128u;
+    const uint32_t e1 = (half + 127u) << 23, e2 = (u - 256u - half + 127u) << 23;
+    float s1, s2;
+    memcpy(&s1, &e1, sizeof s1);
+    memcpy(&s2, &e2, sizeof s2);
+    return (p * s1) * s2;
+}
+
+/* The exponential PU uses: amoo_expf for float, libm's exp for double. */
+#define AMOO_EXP(x) _Generic((x), float: amoo_expf, default: exp)(x)
 
 /* ------------------------------------------------------------------ the typed kernels */
 #define CM_IMPL_HEADER "amoo_impl.h"
@@ -113,7 +188,9 @@ size_t cm_pu_work_size(size_t m, size_t d) { return 4 * m + 3 * d; }
     CM_DISPATCH(CM_CAT(cm_pu_solve_, SUF),                                                     \
                 (const cm_pu_config *cfg, const cm_exec_config *exec, size_t m, size_t d,      \
                  const T *a, T *w, T *q, T *work, cm_pu_result *result),                       \
-                (cfg, exec, m, d, a, w, q, work, result))
+                (cfg, exec, m, d, a, w, q, work, result))                                      \
+    CM_DISPATCH(CM_CAT(cm_pu_exp_, SUF),                                                       \
+                (const cm_exec_config *exec, size_t n, const T *x, T *y), (exec, n, x, y))
 
 CM_AMOO_KERNELS(float, f32)
 CM_AMOO_KERNELS(double, f64)

@@ -7,7 +7,9 @@
  *   - for AVX2 (suffix _avx2), where CM_HAVE_AVX2_BUILD (internal.h: x86-64 with GCC/Clang);
  *   - for AVX-512 F/VL/DQ/BW (suffix _avx512), there too if the file defines CM_WITH_AVX512.
  * Every build does the same IEEE operations in the same order (-ffp-contract=off, and none of
- * the targets enables FMA), so every build gives the same bits.
+ * the targets enables FMA), so every build gives the same bits. (A kernel may still call a fused
+ * multiply-add explicitly where it provably rounds as the separate operations do: gram_impl.h's
+ * float Gramian, whose products of widened floats are exact.)
  *
  * On return CM_ISA_MAX is the highest level compiled (1 base, 2 AVX2, 3 AVX-512) and
  * CM_PICK(name, args) calls the build of `name` for the level in the local `cm_level_`; both are

@@ -1002,6 +1002,7 @@ static fz_target fz_targets[] = {
     FZ_T2(hutchinson_accumulate, 4),
     FZ_T2(hutchinson_update, 4),
     FZ_T2(pu_solve, 4),
+    FZ_T2(pu_exp, 2),
     FZ_T2(pamoo_weights, 4),
     FZ_T2(mada_step, 4),
     FZ_T2(mada_hypergrad, 4),
@@ -1531,6 +1532,24 @@ static int TS(t_pu_solve)(fz_ctx *c)
     const int st = API(cm_pu_solve)(cp, ex, m, d, a, w, q, work, res);
     if (st == CM_OK && (res->iters_used < 0 || res->iters_used > cfg->iters))
         fz_fail(c, "iters_used %" PRId64 " of %" PRId64, res->iters_used, cfg->iters);
+    return st;
+}
+
+static int TS(t_pu_exp)(fz_ctx *c)
+{
+    const cm_exec_config *ex = fz_exec(c);
+    const size_t n = fz_n(c);
+    REAL *x = ARR(n, 0, "x"), *y = ARR(n, 1, "y");
+    x = fz_null(c, x, 1);
+    y = fz_null(c, y, 1);
+    fz_arm(c);
+    const int st = API(cm_pu_exp)(ex, n, x, y);
+    /* exp is never negative, and NaN only for NaN */
+    for (size_t i = 0; st == CM_OK && i < n; i++)
+        if (y[i] < 0 || (isnan(y[i]) && !isnan(x[i]))) {
+            fz_fail(c, "exp(%g) = %g", (double)x[i], (double)y[i]);
+            break;
+        }
     return st;
 }
 

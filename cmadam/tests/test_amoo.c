@@ -12,10 +12,14 @@
  *      value; early stopping by tol; warm start continues a run; 1 and 2 threads, the default,
  *      the baseline build, and 1 to 3 OpenBLAS threads give the same bits (d above the parallel
  *      threshold); the BLAS variant agrees to rounding;
+ *   3b. PU's exponential (cm_pu_exp): within its documented 0.977 ulp of exp (in double) on a
+ *      sweep of every 557th float of [-104, 89], 0 below, +Inf above, NaN for NaN, exactly 1 at
+ *      0; the same bits for 1 and 2 threads and the baseline build; libm's exp for double;
  *   4. PAMOO: the projected ascent reaches max(f_i / a_ii, w_min) on a diagonal A;
  *   5. status codes, arrays untouched on error; the config defaults.
  * The last line printed is "N passed, N failed".
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -404,8 +408,8 @@ static void test_pu_values(void)
 
 static void test_pu_determinism(void)
 {
-    /* m = 6 (a block of four rows and two single rows in the fused pass), d above the
-     * parallel threshold and not a multiple of 8: same bits for every split and build */
+    /* m = 6 (a group of four rows and one of two in the fused pass), d above the parallel
+     * threshold and not a multiple of 8: same bits for every split and build */
     const size_t m = 6, d = 70001;
     double *a = dvec(m * d), *w = dvec(m), *q = dvec(d), *w2 = dvec(m), *q2 = dvec(d);
     float *af = fvec(m * d), *wf = fvec(m), *qf = fvec(d), *wf2 = fvec(m), *qf2 = fvec(d);
@@ -474,6 +478,78 @@ static void test_pu_determinism(void)
     free(qf);
     free(wf2);
     free(qf2);
+}
+
+/* ------------------------------------------------------------------------ 3b. PU's exponential */
+/* |y - exp(x)| in units in the last place of the float nearest exp(x) (the subnormal spacing
+ * below FLT_MIN); exp in double is the reference. */
+static double exp_ulp_error(float x, float y)
+{
+    const double ex = exp((double)x);
+    const float nearest = (float)ex;
+    int e = 0;
+    if (nearest >= FLT_MIN) frexpf(nearest, &e);
+    const double ulp = nearest >= FLT_MIN ? ldexp(1.0, e - 24) : 0x1p-149;
+    return fabs((double)y - ex) / ulp;
+}
+
+static void test_pu_exp(void)
+{
+    /* every 557th float of [-104, 89] (4 million), in bit order */
+    const float lo = -104.0f, hi = 89.0f;
+    uint32_t blo, bhi;
+    memcpy(&blo, &lo, sizeof blo);
+    memcpy(&bhi, &hi, sizeof bhi);
+    const size_t n_neg = (blo - 0x80000000u) / 557 + 1, n_pos = bhi / 557 + 1, n = n_neg + n_pos;
+    float *x = fvec(n), *y = fvec(n), *y2 = fvec(n);
+    for (size_t i = 0; i < n_neg; i++) {
+        const uint32_t b = blo - (uint32_t)(557 * i); /* from -104 towards -0 */
+        memcpy(&x[i], &b, sizeof b);
+    }
+    for (size_t i = 0; i < n_pos; i++) {
+        const uint32_t b = (uint32_t)(557 * i); /* from +0 towards 89 */
+        memcpy(&x[n_neg + i], &b, sizeof b);
+    }
+    cm_exec_config e = exec_with(2, 64, 0);
+    CHECK_INT_EQ(cm_pu_exp_f32(&e, n, x, y), CM_OK);
+    double worst = 0.0;
+    float at = 0.0f;
+    size_t exact = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double err = exp((double)x[i]) > FLT_MAX ? (isinf(y[i]) ? 0.0 : 1e9)
+                                                      : exp_ulp_error(x[i], y[i]);
+        exact += err <= 0.5;
+        if (err > worst) worst = err, at = x[i];
+    }
+    CHECKF(worst <= 0.977, "max error %.4f ulp at %a", worst, (double)at);
+    CHECKF(exact > 0.99 * (double)n, "%zu of %zu correctly rounded", exact, n);
+    /* the same bits for 1 thread and for the baseline build */
+    const cm_exec_config others[2] = {exec_with(1, 1 << 30, 0), exec_with(2, 64, 1)};
+    for (int k = 0; k < 2; k++) {
+        CHECK_INT_EQ(cm_pu_exp_f32(&others[k], n, x, y2), CM_OK);
+        CHECKF(memcmp(y, y2, n * sizeof(float)) == 0, "variant %d", k);
+    }
+    /* the ends of the range and beyond, and in place */
+    float sp[10] = {0.0f, -0.0f, -104.0f, -104.5f, -1e30f, -INFINITY, 88.8f, 1e30f, INFINITY, NAN};
+    CHECK_INT_EQ(cm_pu_exp_f32(&e, 10, sp, sp), CM_OK);
+    CHECK(sp[0] == 1.0f && sp[1] == 1.0f);
+    CHECK(sp[2] == 0.0f && sp[3] == 0.0f && sp[4] == 0.0f && sp[5] == 0.0f);
+    CHECK(isinf(sp[6]) && sp[6] > 0 && isinf(sp[7]) && isinf(sp[8]) && isnan(sp[9]));
+    /* subnormal results keep their (absolute) accuracy */
+    float sub = -100.0f, subv;
+    CHECK_INT_EQ(cm_pu_exp_f32(&e, 1, &sub, &subv), CM_OK);
+    CHECKF(subv > 0.0f && subv < FLT_MIN && exp_ulp_error(sub, subv) <= 0.977, "exp(-100) = %a",
+           (double)subv);
+    /* double: libm's exp */
+    double xd[4] = {-700.5, -3.25, 0.0, 1.0 / 3.0}, yd[4];
+    CHECK_INT_EQ(cm_pu_exp_f64(&e, 4, xd, yd), CM_OK);
+    for (int i = 0; i < 4; i++) CHECK(yd[i] == exp(xd[i]));
+    CHECK_INT_EQ(cm_pu_exp_f32(&e, 1, NULL, y), CM_ERR_NULL);
+    CHECK_INT_EQ(cm_pu_exp_f64(&e, 4, xd, NULL), CM_ERR_NULL);
+    CHECK_INT_EQ(cm_pu_exp_f64(&e, 0, xd, yd), CM_OK);
+    free(x);
+    free(y);
+    free(y2);
 }
 
 static void test_pu_status(void)
@@ -592,6 +668,7 @@ int main(void)
     test_hutchinson();
     test_pu_values();
     test_pu_determinism();
+    test_pu_exp();
     test_pu_status();
     test_pamoo();
     return th_summary();

@@ -567,6 +567,8 @@ int main(void)
     test_gramian_f64();
     test_gram_scan_f32();
     test_gram_scan_f64();
+    test_gram_scan_tiles_f32();
+    test_gram_scan_tiles_f64();
 
     return th_summary();
 }
