@@ -171,10 +171,29 @@ def gram_scan(jac, rows):
     return gram, bool(finite[0]), float(top[0])
 
 
+def combine(jac, lam):
+    """d = lam @ J in J's dtype for a C-contiguous (rows, cols) ``jac`` and float64 ``lam``
+    (rows,): each d_j summed over the rows in order in float64 (float32 elements widened, so the
+    products are exact) and rounded once (``cm_combine`` in cmadam.h): the same bits for any
+    thread count and instruction set, one read of J, no BLAS."""
+    _float_array(jac, "jac")
+    if jac.ndim != 2 or jac.shape[0] == 0 or jac.shape[1] == 0:
+        raise ValueError(f"jac must be a non-empty 2-D array, got shape {jac.shape}")
+    lam = np.ascontiguousarray(lam, dtype=np.float64)
+    if lam.shape != (jac.shape[0],):
+        raise ValueError(f"lam must have shape ({jac.shape[0]},), got {lam.shape}")
+    out = np.empty(jac.shape[1], dtype=jac.dtype)
+    check_status(kernel("cm_combine", jac.dtype)(exec_config(), jac.shape[0], jac.shape[1],
+                                                 pointer(lam), pointer(jac), pointer(out, True)),
+                 "combine")
+    return out
+
+
 # The kernels that are not a first-order optimiser's; those come from madam.functional's kernel
 # table (see kernels()).
 _OTHER_KERNELS = ("all_finite", "triad", "gramian (BLAS syrk)",
                   "gram_scan (Gramian + NaN scan in one read, fixed summation order)",
+                  "combine (lam @ J in double, fixed order)",
                   "madam (MAdam: fused Fisher EMA + whitening + Adam)",
                   "amoo (Rademacher probes, Hutchinson, PU game solver)",
                   "mada (MADA, HyperAdam, AdamHD: update + hypergradient)",

@@ -484,15 +484,39 @@ def test_random_extreme_jacobians(dtype, lo, hi):
                 assert np.all(lam >= 0.0), (name, lam)
 
 
-def test_float32_gramian_and_direction_in_column_blocks():
-    """A wide float32 Jacobian goes through the blocked float64 Gramian and direction (bounded
-    extra memory): the same as widening the whole matrix at once, to float64 rounding."""
-    jac = np.random.default_rng(5).standard_normal((3, 3 * S._GRAM_BLOCK + 7)).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direction_is_the_ordered_float64_combination(dtype):
+    """solve()'s d (cm_combine) against the NumPy formula of cmadam.h: d_j = lam_0 J_0j, then
+    + lam_i J_ij for each row i in order, in float64, rounded once: the same bits, for a wide
+    Jacobian (many tiles of columns, a partial one last) on 1 and 2 threads; and the Gramian of
+    a float32 Jacobian equals the widened matrix's to float64 rounding."""
+    rng = np.random.default_rng(5)
+    jac = (rng.standard_normal((7, 3 * 16384 + 7)) * 10.0 ** rng.uniform(-3, 3, (7, 1))).astype(dtype)
     wide = jac.astype(np.float64)
     np.testing.assert_allclose(S._gramian(jac), wide @ wide.T, rtol=1e-12)
-    lam, d = S.MGDA().solve(jac)
-    assert d.dtype == np.float32
-    np.testing.assert_allclose(d, (lam @ wide).astype(np.float32), rtol=2.5e-7, atol=0)
+    saved = madam.get_num_threads()
+    for threads in (1, 2):
+        madam.set_num_threads(threads)
+        lam, d = S.UPGrad().solve(jac)
+        want = lam[0] * wide[0]
+        for i in range(1, jac.shape[0]):
+            want = want + lam[i] * wide[i]
+        assert d.dtype == dtype
+        np.testing.assert_array_equal(d, want.astype(dtype))
+        np.testing.assert_array_equal(madam._core.combine(jac, lam), d)
+    madam.set_num_threads(saved)
+
+
+def test_combine_refuses_bad_arguments():
+    jac = np.ones((2, 3))
+    with pytest.raises(ValueError, match="lam"):
+        madam._core.combine(jac, np.ones(3))
+    with pytest.raises(ValueError, match="jac"):
+        madam._core.combine(np.ones((2, 0)), np.ones(2))
+    with pytest.raises(ValueError, match="jac"):
+        madam._core.combine(np.ones((4, 3))[::2], np.ones(2))
+    with pytest.raises(TypeError, match="jac"):
+        madam._core.combine(np.ones((2, 3), dtype=np.int64), np.ones(2))
 
 
 @pytest.mark.parametrize("dtype, lo, hi", [(np.float64, -300, 300), (np.float32, -40, 38)],

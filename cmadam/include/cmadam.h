@@ -274,6 +274,21 @@ int cm_gram_scan_f64(const cm_exec_config *exec, size_t rows, size_t cols, const
                      double *gram, double *work, size_t work_size, int *all_finite,
                      double *max_abs);
 
+/* ---------------------------------------------------------------- combination of the rows
+ * d = lam @ J for a row-major (rows x cols) J and rows weights lam (double): for each column j,
+ *   d_j = (...((lam_0 J_0j + lam_1 J_1j) + lam_2 J_2j) ... + lam_{rows-1} J_{rows-1,j}),
+ * each product and sum in double (float elements widened first, so a float J's products are
+ * exact), rounded once to the element type. The order is fixed, so the result is the same bits
+ * for any thread count and instruction set. This is the solvers' direction; in float it is
+ * within half an ulp of the exact combination plus the double sums' rounding (rows eps64 |lam|
+ * |J|), where a float gemv errs by eps32. Partial sums can overflow in double where d does not
+ * (float64 rows near 1e308 that cancel); callers then rescale J by a power of two.
+ * rows or cols == 0: CM_ERR_SIZE. */
+int cm_combine_f32(const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
+                   const float *jac, float *out);
+int cm_combine_f64(const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
+                   const double *jac, double *out);
+
 /* OpenBLAS's configuration string (version, target core, threading). */
 const char *cm_blas_info(void);
 /* OpenBLAS's own thread pool: its size now, and a setter (this one is process-wide, because

@@ -1,5 +1,6 @@
-/* gram.c -- cm_gram_scan: the Gramian of J, its finiteness and max |J| in one read of J
- * (gram_impl.h, compiled per ISA by instantiate.h). */
+/* gram.c -- cm_gram_scan: the Gramian of J, its finiteness and max |J| in one read of J; and
+ * cm_combine: the combination lam @ J of its rows (gram_impl.h, compiled per ISA by
+ * instantiate.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,3 +120,11 @@ CM_DISPATCH(cm_gram_scan_f64,
             (const cm_exec_config *exec, size_t rows, size_t cols, const double *jac,
              double *gram, double *work, size_t work_size, int *all_finite, double *max_abs),
             (exec, rows, cols, jac, gram, work, work_size, all_finite, max_abs))
+CM_DISPATCH(cm_combine_f32,
+            (const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
+             const float *jac, float *out),
+            (exec, rows, cols, lam, jac, out))
+CM_DISPATCH(cm_combine_f64,
+            (const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
+             const double *jac, double *out),
+            (exec, rows, cols, lam, jac, out))

@@ -417,6 +417,38 @@ static int SFX(cm_gram_scan)(const cm_exec_config *exec, size_t rows, size_t col
     return CM_OK;
 }
 
+/* d = lam @ J (cmadam.h): the columns in tiles of CM_COMBINE_TILE, each tile's sums kept in
+ * double on the stack (in L1) while the rows' segments of it stream past, row by row in order;
+ * the tiles are independent, so threads take them in any order without changing a bit. */
+#ifndef CM_COMBINE_TILE
+#define CM_COMBINE_TILE ((size_t)2048)
+#endif
+static int SFX(cm_combine)(const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
+                           const REAL *jac, REAL *out)
+{
+    if (!lam || !jac || !out) return CM_ERR_NULL;
+    if (rows == 0 || cols == 0) return CM_ERR_SIZE;
+    const size_t n_tiles = (cols + CM_COMBINE_TILE - 1) / CM_COMBINE_TILE;
+    const int nt = cm_loop_threads(exec, rows * cols);
+    const long long nn = (long long)n_tiles;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if(parallel: nt > 1)")
+    for (long long t = 0; t < nn; t++) {
+        const size_t lo = (size_t)t * CM_COMBINE_TILE;
+        const size_t len = CM_GRAM_MIN(cols - lo, CM_COMBINE_TILE);
+        double acc[CM_COMBINE_TILE];
+        const REAL *r = jac + lo;
+        const double l0 = lam[0];
+        for (size_t j = 0; j < len; j++) acc[j] = l0 * (double)r[j];
+        for (size_t i = 1; i < rows; i++) {
+            r = jac + i * cols + lo;
+            const double li = lam[i];
+            for (size_t j = 0; j < len; j++) acc[j] += li * (double)r[j];
+        }
+        for (size_t j = 0; j < len; j++) out[lo + j] = (REAL)acc[j];
+    }
+    return CM_OK;
+}
+
 #undef CM_GRAM_MADD
 #undef CM_GRAM_VMAX
 #undef CM_GRAM_VABS

@@ -998,6 +998,7 @@ static fz_target fz_targets[] = {
     FZ_T2(triad, 4),
     FZ_T2(gramian, 4),
     FZ_T2(gram_scan, 4),
+    FZ_T2(combine, 4),
     FZ_T2(rademacher, 4),
     FZ_T2(hutchinson_accumulate, 4),
     FZ_T2(hutchinson_update, 4),
@@ -1388,6 +1389,23 @@ static int TS(t_gram_scan)(fz_ctx *c)
                     fz_fail(c, "gram not symmetric at (%zu, %zu)", a, b);
     }
     return st;
+}
+
+static int TS(t_combine)(fz_ctx *c)
+{
+    fz_rng *r = &c->r;
+    const cm_exec_config *ex = fz_exec(c);
+    const size_t rows = fz_chance(r, 0.05) ? 0 : (size_t)fz_below(r, 20);
+    const size_t cols = fz_chance(r, 0.05) ? 0 : (size_t)fz_below(r, 5000);
+    double *lam = fz_alloc(c, rows * sizeof(double), 8, 0, "lam");
+    fz_fill(c, lam, rows, 1, FZ_ANY);
+    REAL *j = ARR(rows * cols, 0, "jac"), *d = ARR(cols, 1, "out");
+    lam = fz_null(c, lam, 1);
+    j = fz_null(c, j, 1);
+    d = fz_null(c, d, 1);
+    fz_arm(c);
+    fz_expect(c, rows == 0 || cols == 0, "rows or cols == 0");
+    return API(cm_combine)(ex, rows, cols, lam, j, d);
 }
 
 static int TS(t_rademacher)(fz_ctx *c)

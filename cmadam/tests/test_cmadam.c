@@ -569,6 +569,8 @@ int main(void)
     test_gram_scan_f64();
     test_gram_scan_tiles_f32();
     test_gram_scan_tiles_f64();
+    test_combine_f32();
+    test_combine_f64();
 
     return th_summary();
 }

@@ -73,7 +73,7 @@ Input rules
 Degenerate inputs (identical gradients, zero gradients, C = 1) give defined outputs, documented
 in each class and tested in ``tests/test_solvers.py``.
 """
-from .base import (SOLVERS, Solver, _direction, _gramian, _GRAM_BLOCK, _ldexp, check_gramian,
+from .base import (SOLVERS, Solver, _direction, _gramian, _ldexp, check_gramian,
                    check_jacobian, check_losses, check_preference, required_arguments,
                    simplex_tolerance)
 # imported in registry order (SOLVERS fills as each class is defined)

@@ -123,7 +123,6 @@ def check_losses(losses, n_obj, read_values, positive=False, against="jacobian")
     return arr
 
 
-_GRAM_BLOCK = 1 << 14   # columns per float64 block of a float32 direction (_direction)
 _GRAM_EXPONENT = 128    # |log2 max|J|| beyond which a float64 Jacobian is rescaled first
 
 
@@ -277,41 +276,31 @@ def check_gramian(gramian, dtype=None):
 
 
 def _direction(jac, lam):
-    """d = lam @ J in J's dtype. float64: one BLAS gemv. float32: accumulated in float64 (J widened
-    in blocks of columns, lam not rounded) and rounded once, so d is within half an ulp of the
-    exact lam @ J. A float32 gemv errs by eps32 * sum_i |lam_i| |g_i|, which is large next to
-    |d| when the combination nearly cancels: UPGrad's and MGDA's directions then conflicted with
-    a gradient (cosine -1e-3 for |d| ~ 1e-5 max|g_i|) although lam was exact."""
+    """d = lam @ J in J's dtype, by ``cm_combine`` (madam._core.combine): each d_j summed over the
+    rows in order in float64 and rounded once, the same bits for any thread count. float32 J:
+    the products are exact (J widened, lam not rounded), so d is within half an ulp of the exact
+    lam @ J plus float64 rounding. A float32 gemv errs by eps32 * sum_i |lam_i| |g_i|, which is
+    large next to |d| when the combination nearly cancels: UPGrad's and MGDA's directions then
+    conflicted with a gradient (cosine -1e-3 for |d| ~ 1e-5 max|g_i|) although lam was exact."""
     if not _core.all_finite(lam):  # the method itself failed on this input (DWA's loss ratios)
         raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): its "
                          "method breaks down on this jacobian and these losses")
+    jac = np.ascontiguousarray(jac)  # a reshaped view (madam.multi) may not be
     with np.errstate(over="ignore", invalid="ignore"):
-        out = _raw_direction(jac, lam)
+        out = _core.combine(jac, lam)
         if not _core.all_finite(out) and jac.dtype == np.float64:
-            # the partial sums of a gemv can overflow although d itself does not (rows of
-            # +-1e308 that cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
+            # the partial sums can overflow although d itself does not (rows of +-1e308 that
+            # cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
             top = max(float(jac.max()), -float(jac.min()))
             exponent = math.frexp(top)[1]
             with np.errstate(under="ignore"):
-                out = np.ldexp(_raw_direction(np.ldexp(jac, -exponent), lam), exponent)
+                out = np.ldexp(_core.combine(np.ldexp(jac, -exponent), lam), exponent)
     # lam may be large (IMTL-G's affine weights) and the rows large: the exact d can lie beyond
     # the dtype's range (rows M, -M, M of float32 max M with lam 1, -1, 1 give d = 3M). No finite
     # d of that dtype is the combination, so the jacobian is refused rather than d returned inf
     if not _core.all_finite(out):
         raise ValueError(f"jacobian is too large for this solver: the direction lam @ jacobian "
                          f"overflows {jac.dtype} (max |lam_i| = {float(np.max(np.abs(lam))):.3g})")
-    return out
-
-
-def _raw_direction(jac, lam):
-    if jac.dtype == np.float64:
-        return jac.T @ lam
-    cols = jac.shape[1]
-    if cols <= _GRAM_BLOCK:
-        return (lam @ jac.astype(np.float64)).astype(jac.dtype)
-    out = np.empty(cols, dtype=jac.dtype)
-    for start in range(0, cols, _GRAM_BLOCK):
-        out[start:start + _GRAM_BLOCK] = lam @ jac[:, start:start + _GRAM_BLOCK].astype(np.float64)
     return out
 
 
