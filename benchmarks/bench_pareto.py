@@ -46,17 +46,21 @@ def mixed(rng, n, m):
     return x
 
 
-def median_times(f, g, repeats):
+def median_times(f, g, repeats, pause=0.0):
+    """Median seconds of f and of g over repeats rounds, f then g in each; with pause, each call
+    starts that many seconds after the previous one ended (the other's idle pool threads, e.g.
+    OpenBLAS's, spin for a while after it returns and would share the cores)."""
     f(), g()  # warm-up
     tf, tg = [], []
     for _ in range(repeats):
+        time.sleep(pause)
         t0 = time.perf_counter()
         f()
-        t1 = time.perf_counter()
+        tf.append(time.perf_counter() - t0)
+        time.sleep(pause)
+        t0 = time.perf_counter()
         g()
-        t2 = time.perf_counter()
-        tf.append(t1 - t0)
-        tg.append(t2 - t1)
+        tg.append(time.perf_counter() - t0)
     return statistics.median(tf), statistics.median(tg)
 
 

@@ -380,8 +380,10 @@ def section_pu(args):
     for dtype, bound in ((np.float32, 1.0), (np.float64, None)):
         progress(f"f: PU game solver, A 10 x 1e6 {np.dtype(dtype).name}")
         a = base.astype(dtype)
+        # a pause before each call: right after NumPy's BLAS calls its idle threads spin for a
+        # while and took a core from madam's (interleaved back to back, madam's 56 ms became 82)
         tm, tn = median_pair(lambda: madam.pu_solve(a, iters=iters), lambda: numpy_pu(a, iters),
-                             args.pu_repeats)
+                             args.pu_repeats, pause=0.3)
         w_c = madam.pu_solve(a, iters=iters).w
         w_np, _ = numpy_pu(a, iters)
         dev = float(np.max(np.abs(np.asarray(w_c, np.float64) - w_np)))

@@ -23,10 +23,12 @@ except ImportError as exc:  # pragma: no cover - exercised only on broken instal
 # OMP_WAIT_POLICY is unset) lasts milliseconds, during which they hold the cores that whatever
 # runs next needs: NumPy's BLAS threads in a solver's d = lam @ J, other processes. On a 2-core
 # machine under load a solve or a small step then waits whole scheduler ticks (docs/benchmarks.md,
-# "Thread pools"). madam's workers sleep at once instead (what OMP_WAIT_POLICY=passive does; a
-# wake-up costs microseconds per kernel), unless the user set either variable. libgomp reads them
-# once, when the core loads it, and the variable is removed again after.
-SPIN_COUNT = "0"
+# "Thread pools"). madam's workers spin 1,000 rounds (microseconds) and then sleep: long enough
+# to catch the end of a parallel loop without a futex round trip (sleeping at once, 0, made an
+# idle n = 1e5 Adam step 2.7x slower), short enough to free the cores between kernels. This
+# holds unless the user set either variable. libgomp reads them once, when the core loads it, and
+# the variable is removed again after.
+SPIN_COUNT = "1000"
 _spin_default = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
 if _spin_default:
     os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT

@@ -417,12 +417,30 @@ static int SFX(cm_gram_scan)(const cm_exec_config *exec, size_t rows, size_t col
     return CM_OK;
 }
 
-/* d = lam @ J (cmadam.h): the columns in tiles of CM_COMBINE_TILE, each tile's sums kept in
- * double on the stack (in L1) while the rows' segments of it stream past, row by row in order;
- * the tiles are independent, so threads take them in any order without changing a bit. */
+/* d = lam @ J (cmadam.h). The rows go in groups of up to 4, each group in one pass over a tile
+ * of columns: s_j = acc_j + lam_a J_aj + lam_b J_bj + ... in row order (the first group starts
+ * from lam_0 J_0j, the last one writes d_j), so that each pass reads 4 sequential streams of J
+ * (one stream per row of a tile of short segments is slower than the prefetchers) and the
+ * partial sums acc (double, on the stack, CM_COMBINE_TILE of them: L1/L2) are read and written
+ * once per 4 rows. With up to 4 rows, J is read in one pass and acc is not used. The tiles are
+ * independent, so threads take them in any order without changing a bit. */
 #ifndef CM_COMBINE_TILE
-#define CM_COMBINE_TILE ((size_t)2048)
+#define CM_COMBINE_TILE ((size_t)8192)
 #endif
+static inline __attribute__((always_inline)) void
+SFX(cm_combine_rows)(size_t len, const REAL *r, size_t ld, const double *l, const int k,
+                     const int first, const int last, double *acc, REAL *out)
+{
+    for (size_t j = 0; j < len; j++) {
+        double s = first ? l[0] * (double)r[j] : acc[j] + l[0] * (double)r[j];
+        if (k > 1) s += l[1] * (double)r[ld + j];
+        if (k > 2) s += l[2] * (double)r[2 * ld + j];
+        if (k > 3) s += l[3] * (double)r[3 * ld + j];
+        if (last) out[j] = (REAL)s;
+        else acc[j] = s;
+    }
+}
+
 static int SFX(cm_combine)(const cm_exec_config *exec, size_t rows, size_t cols, const double *lam,
                            const REAL *jac, REAL *out)
 {
@@ -436,15 +454,29 @@ static int SFX(cm_combine)(const cm_exec_config *exec, size_t rows, size_t cols,
         const size_t lo = (size_t)t * CM_COMBINE_TILE;
         const size_t len = CM_GRAM_MIN(cols - lo, CM_COMBINE_TILE);
         double acc[CM_COMBINE_TILE];
-        const REAL *r = jac + lo;
-        const double l0 = lam[0];
-        for (size_t j = 0; j < len; j++) acc[j] = l0 * (double)r[j];
-        for (size_t i = 1; i < rows; i++) {
-            r = jac + i * cols + lo;
-            const double li = lam[i];
-            for (size_t j = 0; j < len; j++) acc[j] += li * (double)r[j];
+        for (size_t i = 0; i < rows; i += 4) {
+            const size_t k = CM_GRAM_MIN(rows - i, 4);
+            const int first = i == 0, last = i + k == rows;
+            const REAL *r = jac + i * cols + lo;
+            const double *l = lam + i;
+            /* k, first and last as constants: each case its own vectorised loop */
+#define CM_COMBINE_CASE(kk, f, z) SFX(cm_combine_rows)(len, r, cols, l, kk, f, z, acc, out + lo)
+#define CM_COMBINE_K(kk)                                                                       \
+    case kk:                                                                                   \
+        if (first && last) CM_COMBINE_CASE(kk, 1, 1);                                         \
+        else if (first) CM_COMBINE_CASE(kk, 1, 0);                                            \
+        else if (last) CM_COMBINE_CASE(kk, 0, 1);                                             \
+        else CM_COMBINE_CASE(kk, 0, 0);                                                       \
+        break;
+            switch (k) {
+                CM_COMBINE_K(4)
+                CM_COMBINE_K(3)
+                CM_COMBINE_K(2)
+                default: CM_COMBINE_K(1)
+            }
+#undef CM_COMBINE_K
+#undef CM_COMBINE_CASE
         }
-        for (size_t j = 0; j < len; j++) out[lo + j] = (REAL)acc[j];
     }
     return CM_OK;
 }
