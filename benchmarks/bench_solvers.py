@@ -486,7 +486,8 @@ def main(argv=None):
     print(interference_note(meter)[0])
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "load_start": load0, "load_end": load1,
+            json.dump({"provenance": madam.study.provenance(), "args": vars(args),
+                       "load_start": load0, "load_end": load1,
                        "cpu": cpu_model(), "rows": rows}, f, indent=1)
         print(f"rows written to {args.json}")
     return 0

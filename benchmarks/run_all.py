@@ -480,7 +480,8 @@ def main(argv=None):
           f"{verdicts.count('FLOOR')} FLOOR")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "load_before": load0, "load_after": load1,
+            json.dump({"provenance": madam.study.provenance(), "args": vars(args),
+                       "load_before": load0, "load_after": load1,
                        "interference": interference, "cpu": bo.cpu_model(), "wall_s": wall,
                        "rows": [r.as_dict() for r in rows]}, f, indent=1)
     return 0
