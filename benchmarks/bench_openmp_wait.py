@@ -3,10 +3,10 @@ short spins (10000; 1000, madam's default) and none (0, as OMP_WAIT_POLICY=passi
 fresh process (libgomp reads the setting once, at load).
 
 Timed in each: MGDA's solve of a (8, 1e5) float64 J (two OpenMP passes, the Gramian and the
-direction d = lam @ J, with NumPy's small C x C work between them), madam.Adam's step at n = 1e5 and 1e6 float32 and
-MAdam + MGDA at C = 2, n = 1e6 float32; medians of back-to-back calls. The effect depends on
-what else runs: spinning workers hold the cores other threads and processes need, so run it
-idle and under load (the load average is printed). Nothing is asserted.
+direction d = lam @ J, with NumPy's small C x C work between them), madam.Adam's step at n = 1e5
+and 1e6 float32 and MAdam + MGDA at C = 2, n = 1e6 float32; medians of back-to-back calls. The
+effect depends on what else runs: spinning workers hold the cores other threads and processes need,
+so run it idle and under load (the load average is printed). Nothing is asserted.
 
     python benchmarks/bench_openmp_wait.py [--settings 300000,10000,1000,0] [--calls 40]
 """

@@ -21,13 +21,13 @@ except ImportError as exc:  # pragma: no cover - exercised only on broken instal
 
 # libgomp's idle workers spin GOMP_SPINCOUNT times before they sleep; its default (300,000 when
 # OMP_WAIT_POLICY is unset) lasts milliseconds, during which they hold the cores that whatever
-# runs next needs: NumPy's BLAS threads in a solver's d = lam @ J, other processes. On a 2-core
-# machine under load a solve or a small step then waits whole scheduler ticks (docs/benchmarks.md,
-# "Thread pools"). madam's workers spin 1,000 rounds (microseconds) and then sleep: long enough
-# to catch the end of a parallel loop without a futex round trip (sleeping at once, 0, made an
-# idle n = 1e5 Adam step 2.7x slower), short enough to free the cores between kernels. This
-# holds unless the user set either variable. libgomp reads them once, when the core loads it, and
-# the variable is removed again after.
+# runs next needs: NumPy's BLAS threads (a solver's small C x C work), other processes. On a
+# 2-core machine under load a solve or a small step then waits whole scheduler ticks
+# (docs/benchmarks.md, "Thread pools"). madam's workers spin 1,000 rounds (microseconds) and then
+# sleep: long enough to catch the end of a parallel loop without a futex round trip (sleeping at
+# once, 0, made an idle n = 1e5 Adam step 2.7x slower), short enough to free the cores between
+# kernels. This holds unless the user set either variable. libgomp reads them once, when the core
+# loads it, and the variable is removed again after.
 SPIN_COUNT = "1000"
 _spin_default = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
 if _spin_default:
@@ -124,6 +124,13 @@ def _float_array(x, name):
     return x
 
 
+def _matrix(jac):
+    """jac as _float_array checks it, and a non-empty 2-D array."""
+    _float_array(jac, "jac")
+    if jac.ndim != 2 or jac.shape[0] == 0 or jac.shape[1] == 0:
+        raise ValueError(f"jac must be a non-empty 2-D array, got shape {jac.shape}")
+
+
 def all_finite(x):
     """True when no element of ``x`` is NaN or +-Inf (one parallel pass in C)."""
     _float_array(x, "x")
@@ -146,9 +153,7 @@ def triad(a, b, c, scalar):
 
 def gramian(jac):
     """The Gramian ``J @ J.T`` of a (rows, cols) matrix, by one BLAS ?syrk call."""
-    _float_array(jac, "jac")
-    if jac.ndim != 2 or jac.shape[0] == 0 or jac.shape[1] == 0:
-        raise ValueError(f"jac must be a non-empty 2-D array, got shape {jac.shape}")
+    _matrix(jac)
     gram = np.empty((jac.shape[0], jac.shape[0]), dtype=jac.dtype)
     check_status(kernel("cm_gramian", jac.dtype)(jac.shape[0], jac.shape[1], pointer(jac),
                                                  pointer(gram, True)), "gramian")
@@ -178,9 +183,7 @@ def combine(jac, lam):
     (rows,): each d_j summed over the rows in order in float64 (float32 elements widened, so the
     products are exact) and rounded once (``cm_combine`` in cmadam.h): the same bits for any
     thread count and instruction set, one read of J, no BLAS."""
-    _float_array(jac, "jac")
-    if jac.ndim != 2 or jac.shape[0] == 0 or jac.shape[1] == 0:
-        raise ValueError(f"jac must be a non-empty 2-D array, got shape {jac.shape}")
+    _matrix(jac)
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     if lam.shape != (jac.shape[0],):
         raise ValueError(f"lam must have shape ({jac.shape[0]},), got {lam.shape}")

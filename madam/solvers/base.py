@@ -286,19 +286,20 @@ def _direction(jac, lam):
         raise ValueError(f"the solver's weights lambda are not finite ({lam.tolist()}): its "
                          "method breaks down on this jacobian and these losses")
     jac = np.ascontiguousarray(jac)  # a reshaped view (madam.multi) may not be
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = _core.combine(jac, lam)
-        if not _core.all_finite(out) and jac.dtype == np.float64:
-            # the partial sums can overflow although d itself does not (rows of +-1e308 that
-            # cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
-            top = max(float(jac.max()), -float(jac.min()))
-            exponent = math.frexp(top)[1]
-            with np.errstate(under="ignore"):
-                out = np.ldexp(_core.combine(np.ldexp(jac, -exponent), lam), exponent)
+    out = _core.combine(jac, lam)
+    finite = _core.all_finite(out)
+    if not finite and jac.dtype == np.float64:
+        # the partial sums can overflow although d itself does not (rows of +-1e308 that
+        # cancel): redo it on J 2^-e (exact, e the power of two of max|J|)
+        top = max(float(jac.max()), -float(jac.min()))
+        exponent = math.frexp(top)[1]
+        with np.errstate(over="ignore", under="ignore"):
+            out = np.ldexp(_core.combine(np.ldexp(jac, -exponent), lam), exponent)
+        finite = _core.all_finite(out)
     # lam may be large (IMTL-G's affine weights) and the rows large: the exact d can lie beyond
     # the dtype's range (rows M, -M, M of float32 max M with lam 1, -1, 1 give d = 3M). No finite
     # d of that dtype is the combination, so the jacobian is refused rather than d returned inf
-    if not _core.all_finite(out):
+    if not finite:
         raise ValueError(f"jacobian is too large for this solver: the direction lam @ jacobian "
                          f"overflows {jac.dtype} (max |lam_i| = {float(np.max(np.abs(lam))):.3g})")
     return out
