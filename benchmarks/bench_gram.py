@@ -7,8 +7,10 @@ by the one read of J: "GB/s" is J's bytes over madam's time). float32 and float6
 values for every contender (torch.from_numpy shares NumPy's buffer).
 
 Every time is the median (and the best) over --repeats rounds, the contenders interleaved round
-by round after one untimed call each; each round times enough calls for about 20 ms. madam
-includes its Python wrapper (validation, the float64 output and work arrays). "vs torch" is
+by round after one untimed call each, each batch after --pause seconds of rest (default 0.3: the
+idle threads of the contender before spin for a while); each round times enough calls for
+about 20 ms. madam includes its Python wrapper (validation, the float64 output and work
+arrays). "vs torch" is
 madam's time over torch's (< 1: madam faster). madam, torch and NumPy's BLAS all use --threads
 threads (default 2). torch computes the whole product in J's dtype (float32 products rounded to
 float32); NumPy calls BLAS syrk for J @ J.T, half the products.
@@ -18,6 +20,7 @@ an older commit) as the column "other", with the same thread count, on the same 
 
     python benchmarks/bench_gram.py [--repeats 9] [--threads 2] [--shapes 2x1e5,128x1e5]
                                     [--dtypes float32,float64] [--against OLD/_cmadam.so]
+                                    [--pause 0.3]
 """
 import argparse
 import importlib.util
@@ -75,8 +78,11 @@ def other_call(module, jac, threads):
     return call
 
 
-def interleaved(calls, repeats):
-    """Median and best seconds per call of each callable, timed round by round."""
+def interleaved(calls, repeats, pause=0.3):
+    """Median and best seconds per call of each callable, timed round by round; each
+    contender's batch starts ``pause`` seconds after the previous one ended (NumPy's OpenBLAS
+    threads spin after a call and took a core from the next contender: madam's 2-thread pass
+    at C = 128 timed 36 ms right after NumPy's product, 18 ms after a pause)."""
     for f in calls.values():
         f()
     t0 = time.perf_counter()
@@ -85,6 +91,7 @@ def interleaved(calls, repeats):
     times = {k: [] for k in calls}
     for _ in range(repeats):
         for k, f in calls.items():
+            time.sleep(pause)
             t0 = time.perf_counter()
             for _ in range(per_round):
                 f()
@@ -99,6 +106,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--against", default=None, help="another build's madam/_cmadam*.so")
+    ap.add_argument("--pause", type=float, default=0.3,
+                    help="seconds of rest before each contender's batch (default 0.3)")
     args = ap.parse_args()
     shapes = [tuple(int(float(v)) for v in s.split("x")) for s in args.shapes.split(",")]
     set_threads(args.threads)
@@ -127,7 +136,7 @@ def main():
             if other:
                 if not np.array_equal(calls["madam"]()[0], calls["other"]()):
                     print(f"  note: {dtype} {rows}x{cols}: the two cores' Gramians differ")
-            res = interleaved(calls, args.repeats)
+            res = interleaved(calls, args.repeats, args.pause)
             cells = "".join(f"{res[k][0] * 1e3:>10.3f} ({res[k][1] * 1e3:>6.3f})" for k in names)
             ratio = f"{res['madam'][0] / res['torch'][0]:>10.2f}" if torch is not None else ""
             gbs = jac.nbytes / res["madam"][0] / 1e9

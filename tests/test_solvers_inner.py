@@ -1,5 +1,6 @@
-"""The small dense inner solvers of madam.solvers (madam._inner and the per-method weight
-functions), each against scipy.optimize or an exact enumeration oracle."""
+"""The small dense inner solvers of madam.solvers (the NumPy reference madam._inner, the C
+versions in madam._qp that the solvers run, and the per-method weight functions), each against
+scipy.optimize or an exact enumeration oracle, and the C versions against the reference."""
 import itertools
 import math
 
@@ -8,10 +9,12 @@ import pytest
 from scipy.optimize import linprog as scipy_linprog
 from scipy.optimize import minimize, nnls, root
 
-from madam import _inner
+from madam import _inner, _qp
 from madam import solvers as S
 
 SEEDS = range(40)
+# the active-set QP and Frank-Wolfe: the NumPy reference and the C versions the solvers run
+IMPLS = pytest.mark.parametrize("impl", [_inner, _qp], ids=["numpy", "c"])
 
 
 def random_gram(rng, k, n=None, spread=True):
@@ -57,7 +60,8 @@ def qp_objective(Q, c, x):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("simplex", [True, False], ids=["simplex", "orthant"])
-def test_qp_active_set_matches_enumeration(seed, simplex):
+@IMPLS
+def test_qp_active_set_matches_enumeration(impl, seed, simplex):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 7))
     Q, jac = random_gram(rng, k)
@@ -65,7 +69,7 @@ def test_qp_active_set_matches_enumeration(seed, simplex):
     c = Q @ rng.standard_normal(k) if seed % 3 else np.zeros(k)
     if not simplex and seed % 3 == 0:
         c = Q @ -np.abs(rng.standard_normal(k))
-    x, info = _inner.qp_active_set(Q, c, simplex=simplex)
+    x, info = impl.qp_active_set(Q, c, simplex=simplex)
     scale = max(np.abs(Q).max(), np.abs(c).max())
     assert info["converged"]
     assert info["kkt"] <= 1e-10
@@ -77,13 +81,14 @@ def test_qp_active_set_matches_enumeration(seed, simplex):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_qp_orthant_matches_scipy_nnls(seed):
+@IMPLS
+def test_qp_orthant_matches_scipy_nnls(impl, seed):
     """Positive-definite Q = L L^T: min 1/2 |L^T z|^2 + c^T z, z >= 0 is nnls(L^T, -L^{-1} c)."""
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 9))
     Q, _ = random_gram(rng, k, n=k + 3)
     c = rng.standard_normal(k) * np.sqrt(np.diag(Q))
-    x, info = _inner.qp_active_set(Q, c, simplex=False)
+    x, info = impl.qp_active_set(Q, c, simplex=False)
     chol = np.linalg.cholesky(Q)
     ref, _ = nnls(chol.T, -np.linalg.solve(chol, c))
     assert info["converged"]
@@ -91,12 +96,13 @@ def test_qp_orthant_matches_scipy_nnls(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_qp_simplex_matches_scipy_slsqp(seed):
+@IMPLS
+def test_qp_simplex_matches_scipy_slsqp(impl, seed):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(2, 8))
     Q, _ = random_gram(rng, k, n=k + 2)
     c = rng.standard_normal(k) * np.diag(Q).mean()
-    x, _ = _inner.qp_active_set(Q, c, simplex=True)
+    x, _ = impl.qp_active_set(Q, c, simplex=True)
     res = minimize(lambda y: qp_objective(Q, c, y), np.full(k, 1.0 / k),
                    jac=lambda y: Q @ y + c, method="SLSQP", bounds=[(0, None)] * k,
                    constraints=[{"type": "eq", "fun": lambda y: y.sum() - 1.0}],
@@ -108,18 +114,20 @@ def test_qp_simplex_matches_scipy_slsqp(seed):
     np.testing.assert_allclose(x, ref, atol=1e-5)         # SLSQP's own accuracy
 
 
-def test_qp_rejects_bad_shape():
+@IMPLS
+def test_qp_rejects_bad_shape(impl):
     with pytest.raises(ValueError, match="Q"):
-        _inner.qp_active_set(np.zeros((2, 3)))
+        impl.qp_active_set(np.zeros((2, 3)))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_min_norm_frank_wolfe_and_closed_form(seed):
+@IMPLS
+def test_min_norm_frank_wolfe_and_closed_form(impl, seed):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(2, 8))
     G, _ = random_gram(rng, k)
     best, _ = enumerate_qp(2 * G, np.zeros(k), True)
-    x, info = _inner.min_norm_frank_wolfe(G, tol=1e-14)
+    x, info = impl.min_norm_frank_wolfe(G, tol=1e-14)
     scale = np.diag(G).max()
     assert np.all(x >= 0) and x.sum() == pytest.approx(1.0, abs=1e-14)
     # the gap bounds the objective error: f(x) - f* <= 2 gap (relative to max diag)
@@ -127,6 +135,81 @@ def test_min_norm_frank_wolfe_and_closed_form(seed):
     if k == 2:
         y = _inner.min_norm_2(G)
         assert y @ G @ y <= best + 1e-14 * scale
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_c_qp_matches_the_numpy_reference(seed):
+    """The C active-set QP (what the solvers run) against the NumPy reference on larger,
+    singular and badly scaled problems: the same optimal value to rounding, a KKT certificate,
+    and the same point where the minimiser is unique (Q positive definite)."""
+    rng = np.random.default_rng(1000 + seed)
+    k = int(rng.integers(2, 41))
+    n = [k + 5, max(1, k // 2), 1, 3 * k][seed % 4]   # full rank, singular, rank 1, generic
+    Q, jac = random_gram(rng, k, n=n)
+    if seed % 5 == 0:
+        Q = Q * 10.0 ** rng.integers(-200, 200)
+    for simplex in (True, False):
+        c = Q @ (rng.standard_normal(k) - (0.0 if simplex else 1.0))
+        x_ref, info_ref = _inner.qp_active_set(Q, c, simplex=simplex)
+        x_c, info_c = _qp.qp_active_set(Q, c, simplex=simplex)
+        scale = max(np.abs(Q).max(), np.abs(c).max())
+        assert info_c["converged"] and info_c["kkt"] <= 1e-10
+        assert np.all(x_c >= 0.0)
+        f_ref, f_c = qp_objective(Q, c, x_ref), qp_objective(Q, c, x_c)
+        assert abs(f_c - f_ref) <= 1e-12 * scale * max(1.0, np.abs(x_ref).sum())
+        if n >= k + 5:
+            np.testing.assert_allclose(x_c, x_ref, atol=1e-9 * max(1.0, np.abs(x_ref).max()))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_c_frank_wolfe_matches_the_numpy_reference(seed):
+    """Same algorithm, same stopping rule: the C Frank-Wolfe and the reference stop at points of
+    the same quality (gap within tol) and agree with the exact min-norm point."""
+    rng = np.random.default_rng(2000 + seed)
+    k = int(rng.integers(3, 129))
+    G, _ = random_gram(rng, k, n=int(rng.integers(k // 2 + 1, 3 * k)))
+    x_c, info_c = _qp.min_norm_frank_wolfe(G, tol=1e-13, max_iter=20000)
+    x_ref, info_ref = _inner.min_norm_frank_wolfe(G, tol=1e-13, max_iter=20000)
+    exact, _ = _qp.qp_active_set(G, simplex=True, x0=x_c)
+    top = np.diag(G).max()
+    for x, info in ((x_c, info_c), (x_ref, info_ref)):
+        assert x.sum() == pytest.approx(1.0, abs=1e-13) and np.all(x >= 0.0)
+        assert x @ G @ x <= exact @ G @ exact + 2.5 * max(info["gap"], 1e-14) * top + 1e-14 * top
+    assert info_c["converged"] == info_ref["converged"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_positive_definite_against_eigvalsh(seed):
+    """madam._qp.positive_definite (the Cholesky test that spares _clip_psd its eigh) says yes
+    only for matrices whose smallest eigenvalue is positive, and yes for well-conditioned
+    ones; a Gramian of fewer columns than rows (singular) is refused."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 60))
+    n = int(rng.integers(1, 2 * k + 3))
+    G, _ = random_gram(rng, k, n=n)
+    d = 1.0 / np.sqrt(np.diag(G))
+    K = G * np.outer(d, d)
+    low = np.linalg.eigvalsh(K)[0]
+    definite = _qp.positive_definite(K)
+    if definite:
+        assert low > 0.0
+    if low > 1e-8:
+        assert definite
+    if n < k:
+        assert not definite
+    assert not _qp.positive_definite(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: _qp.qp_active_set(np.eye(2), [np.nan, 0.0]), "c must be finite"),
+    (lambda: _qp.qp_active_set(np.array([[1.0, np.inf], [0.0, 1.0]])), "Q must be finite"),
+    (lambda: _qp.qp_active_set(np.eye(2), x0=[np.nan, 1.0]), "x0 must be finite"),
+    (lambda: _qp.min_norm_frank_wolfe(np.ones((2, 3))), "G must be a non-empty square"),
+    (lambda: _qp.positive_definite(np.zeros((0, 0))), "A must be a non-empty square"),
+])
+def test_c_inner_solvers_refuse_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 def test_min_norm_2_identical_points_is_symmetric():

@@ -62,6 +62,7 @@
 #include "cmadam_mada.h"
 #include "cmadam_madam.h"
 #include "cmadam_pareto.h"
+#include "cmadam_qp.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -577,6 +578,9 @@ FZ_DEFAULT_TARGET(hutchinson_config_default, cm_hutchinson_config,
                   cfg->beta == 0.99 && cfg->transform == CM_HUTCH_SIGNED && cfg->clip_min == 0.0)
 FZ_DEFAULT_TARGET(pu_config_default, cm_pu_config,
                   cfg->tau == 0.01 && cfg->eta == 0.0 && cfg->iters == 100 && cfg->matvec == CM_PU_FUSED)
+FZ_DEFAULT_TARGET(qp_config_default, cm_qp_config,
+                  cfg->tol == 1e-12 && cfg->max_iter == 0 && cfg->simplex == 1)
+FZ_DEFAULT_TARGET(fw_config_default, cm_fw_config, cfg->tol == 1e-13 && cfg->max_iter == 20000)
 FZ_DEFAULT_TARGET(pamoo_config_default, cm_pamoo_config,
                   cfg->lr == 3e-3 && cfg->iters == 1000 && cfg->w_min == 1e-6)
 FZ_DEFAULT_TARGET(mada_config_default, cm_mada_config,
@@ -959,6 +963,152 @@ static int t_spread(fz_ctx *c)
     return cm_spread_f64(n, m, pts, nr, rf, v);
 }
 
+/* ---------------------------------------------------------------- the inner QP solvers */
+static int t_qp_work_size(fz_ctx *c)
+{
+    const size_t k = fz_chance(&c->r, 0.9) ? (size_t)fz_below(&c->r, 70000) : (size_t)fz_next(&c->r);
+    fz_arm(c);
+    const size_t w = cm_qp_work_size(k);
+    const int valid = k > 0 && k <= 65536;
+    if (valid ? w < 2 * k * k + 8 * k : w != 0) fz_fail(c, "cm_qp_work_size(%zu) = %zu", k, w);
+    return CM_OK;
+}
+
+/* A k x k matrix: mostly a Gramian of k random rows (positive semi-definite, singular when
+ * there are fewer columns than rows), sometimes raw values with specials (fz_fill). */
+static double *fz_gram(fz_ctx *c, size_t k, const char *name)
+{
+    fz_rng *r = &c->r;
+    double *q = fz_alloc(c, k * k * sizeof(double), 8, 0, name);
+    if (fz_chance(r, 0.2)) {
+        fz_fill(c, q, k * k, 1, FZ_ANY);
+        return q;
+    }
+    const size_t n = 1 + (size_t)fz_below(r, 2 * k + 2);
+    const double scale = pow(10.0, fz_unif(r) * 8.0 - 4.0);
+    double *jac = malloc(k * n * sizeof(double) + 1);
+    if (!jac) exit(2);
+    for (size_t i = 0; i < k * n; i++) jac[i] = fz_clean(r, scale);
+    if (k > 1 && fz_chance(r, 0.2)) memcpy(jac + n, jac, n * sizeof(double)); /* a repeated row */
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < k; j++) {
+            double sum = 0.0;
+            for (size_t p = 0; p < n; p++) sum += jac[i * n + p] * jac[j * n + p];
+            q[i * k + j] = sum;
+        }
+    free(jac);
+    if (k && fz_chance(r, c->wild_rate * 0.3)) q[fz_below(r, k * k)] = fz_special(r, 1);
+    return q;
+}
+
+/* A solver's point: x >= 0, and on the simplex sum x = 1 to rounding. */
+static void fz_check_feasible(fz_ctx *c, const double *x, size_t k, int simplex)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < k; i++) {
+        if (!(x[i] >= 0.0)) fz_fail(c, "x[%zu] = %g is not >= 0", i, x[i]);
+        total += x[i];
+    }
+    if (simplex && !(fabs(total - 1.0) <= 1e-12)) fz_fail(c, "sum x = %.17g", total);
+}
+
+static size_t fz_qp_k(fz_ctx *c)
+{
+    fz_rng *r = &c->r;
+    return fz_chance(r, 0.05) ? 0 : fz_chance(r, 0.02) ? 65537 : 1 + (size_t)fz_below(r, 40);
+}
+
+static int t_qp_active_set(fz_ctx *c)
+{
+    fz_rng *r = &c->r;
+    cm_qp_config *cfg = fz_alloc(c, sizeof *cfg, 0, 0, "cfg");
+    cm_qp_config_default(cfg);
+    if (fz_chance(r, 0.5)) cfg->simplex = 0;
+    if (fz_chance(r, 0.3)) cfg->max_iter = (int64_t)fz_below(r, 20);
+    cfg->tol = fz_d(c, cfg->tol);
+    cfg->simplex = fz_i(c, cfg->simplex);
+    if (c->bad_rate > 0.0 && fz_chance(r, c->bad_rate)) cfg->max_iter = fz_chance(r, 0.5) ? -1 : INT64_MIN;
+    const size_t k = fz_qp_k(c), kk = k > 65536 ? 1 : k;
+    double *q = fz_gram(c, kk, "q");
+    double *cv = fz_chance(r, 0.3) ? NULL : fz_alloc(c, kk * sizeof(double), 8, 0, "c");
+    if (cv) fz_fill(c, cv, kk, 1, FZ_ANY);
+    double *x = fz_alloc(c, kk * sizeof(double), 8, 1, "x");
+    fz_fill(c, x, kk, 1, FZ_NONNEG);
+    const size_t ws = cm_qp_work_size(kk);
+    double *work = fz_alloc(c, ws * sizeof(double), 8, 1, "work");
+    cm_qp_result *res = fz_alloc(c, sizeof *res, 0, 1, "result");
+    fz_expect(c, k == 0 || k > 65536, "k is 0 or above 65536");
+    fz_expect(c, !fz_ok_nonneg(cfg->tol) || cfg->max_iter < 0 || (cfg->simplex != 0 && cfg->simplex != 1),
+              "a hyperparameter is outside its documented range");
+    fz_expect(c, !fz_finite_d(q, kk * kk) || (cv && !fz_finite_d(cv, kk)) || !fz_finite_d(x, kk),
+              "q, c or x is not finite");
+    const cm_qp_config *cp = fz_null(c, cfg, 1);
+    q = fz_null(c, q, 1);
+    x = fz_null(c, x, 1);
+    work = fz_null(c, work, 1);
+    res = fz_null(c, res, 1);
+    fz_arm(c);
+    const int st = cm_qp_active_set(cp, k, q, cv, x, work, res);
+    if (st == CM_OK) {
+        fz_check_feasible(c, x, k, cp->simplex);
+        if (!(res->kkt >= 0.0) || res->iterations < 0) fz_fail(c, "result kkt %g, %lld iterations",
+                                                               res->kkt, (long long)res->iterations);
+    }
+    return st;
+}
+
+static int t_min_norm_fw(fz_ctx *c)
+{
+    fz_rng *r = &c->r;
+    cm_fw_config *cfg = fz_alloc(c, sizeof *cfg, 0, 0, "cfg");
+    cm_fw_config_default(cfg);
+    cfg->max_iter = (int64_t)fz_below(r, 500);
+    cfg->tol = fz_d(c, cfg->tol);
+    if (c->bad_rate > 0.0 && fz_chance(r, c->bad_rate)) cfg->max_iter = fz_chance(r, 0.5) ? -1 : INT64_MIN;
+    const size_t k = fz_qp_k(c), kk = k > 65536 ? 1 : k;
+    double *g = fz_gram(c, kk, "g");
+    double *x = fz_alloc(c, kk * sizeof(double), 8, 1, "x");
+    fz_fill(c, x, kk, 1, FZ_NONNEG);
+    double *work = fz_alloc(c, kk * sizeof(double), 8, 1, "work");
+    cm_fw_result *res = fz_alloc(c, sizeof *res, 0, 1, "result");
+    fz_expect(c, k == 0 || k > 65536, "k is 0 or above 65536");
+    fz_expect(c, !fz_ok_nonneg(cfg->tol) || cfg->max_iter < 0,
+              "a hyperparameter is outside its documented range");
+    fz_expect(c, !fz_finite_d(g, kk * kk) || !fz_finite_d(x, kk), "g or x is not finite");
+    const cm_fw_config *cp = fz_null(c, cfg, 1);
+    g = fz_null(c, g, 1);
+    x = fz_null(c, x, 1);
+    work = fz_null(c, work, 1);
+    res = fz_null(c, res, 1);
+    fz_arm(c);
+    const int st = cm_min_norm_fw(cp, k, g, x, work, res);
+    if (st == CM_OK) {
+        fz_check_feasible(c, x, k, 1);
+        if (!(res->gap >= 0.0)) fz_fail(c, "gap %g", res->gap);
+    }
+    return st;
+}
+
+static int t_positive_definite(fz_ctx *c)
+{
+    const size_t k = fz_qp_k(c), kk = k > 65536 ? 1 : k;
+    double *a = fz_gram(c, kk, "a");
+    double *work = fz_alloc(c, kk * kk * sizeof(double), 8, 1, "work");
+    int *pd = fz_alloc(c, sizeof *pd, 0, 1, "definite");
+    int lower_finite = 1;
+    for (size_t i = 0; i < kk; i++)
+        for (size_t j = 0; j <= i; j++) lower_finite &= isfinite(a[i * kk + j]) != 0;
+    fz_expect(c, k == 0 || k > 65536, "k is 0 or above 65536");
+    fz_expect(c, !lower_finite, "a's lower part is not finite");
+    a = fz_null(c, a, 1);
+    work = fz_null(c, work, 1);
+    pd = fz_null(c, pd, 1);
+    fz_arm(c);
+    const int st = cm_positive_definite(k, a, work, pd);
+    if (st == CM_OK && *pd != 0 && *pd != 1) fz_fail(c, "definite = %d", *pd);
+    return st;
+}
+
 /* ---------------------------------------------------------------- the registry */
 #define FZ_T(name, w) {#name, t_##name, w, 0, 0, 0}
 #define FZ_T2(name, w) {#name "_f32", t_##name##_f32, w, 0, 0, 0}, {#name "_f64", t_##name##_f64, w, 0, 0, 0}
@@ -981,6 +1131,12 @@ static fz_target fz_targets[] = {
     FZ_T(madam_config_default, 1),
     FZ_T(hutchinson_config_default, 1),
     FZ_T(pu_config_default, 1),
+    FZ_T(qp_config_default, 1),
+    FZ_T(fw_config_default, 1),
+    FZ_T(qp_work_size, 1),
+    FZ_T(qp_active_set, 4),
+    FZ_T(min_norm_fw, 4),
+    FZ_T(positive_definite, 2),
     FZ_T(pamoo_config_default, 1),
     FZ_T(mada_config_default, 1),
     FZ_T(mada_hyper_config_default, 1),
