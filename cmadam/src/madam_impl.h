@@ -63,19 +63,29 @@ SFX(madam_tile)(const SFX(madam_coef) *k, size_t n, size_t lo, size_t len, int n
     for (int p = 0; p < n_pairs; p++) {
         REAL *restrict f = fisher + (size_t)p * n + lo;
         const REAL w = (REAL)pair_weight[p];
-        if (pair_row_a[p] >= 0) {
-            const REAL *restrict ga = rows + (size_t)pair_row_a[p] * n + lo;
-            const REAL *restrict gb = rows + (size_t)pair_row_b[p] * n + lo;
-            const REAL dec = (REAL)pair_decay[p], gain = (REAL)pair_gain[p];
-            _Pragma("omp simd")
-            for (size_t e = 0; e < len; e++) {
-                const REAL x = dec * f[e] + gain * (ga[e] * gb[e]);
-                f[e] = x;
-                c[e] = c[e] + w * x;
+        /* the next pair's segment is prefetched while this one is updated, a cache line per
+         * line of this one: each F_p segment is a short run (16 KiB in float) that the hardware
+         * prefetcher would pick up only after a few misses, and from C = 5 on (36 segments a
+         * tile at C = 8) those misses cost 10-13 % of the step (n = 1e6 and 1e7, float32) */
+        const REAL *fnext = p + 1 < n_pairs ? f + n : f;
+        const int moves = pair_row_a[p] >= 0;
+        const REAL *restrict ga = moves ? rows + (size_t)pair_row_a[p] * n + lo : NULL;
+        const REAL *restrict gb = moves ? rows + (size_t)pair_row_b[p] * n + lo : NULL;
+        const REAL dec = moves ? (REAL)pair_decay[p] : 0, gain = moves ? (REAL)pair_gain[p] : 0;
+        for (size_t e0 = 0; e0 < len; e0 += MADAM_PREFETCH_RUN) {
+            const size_t e1 = e0 + MADAM_PREFETCH_RUN < len ? e0 + MADAM_PREFETCH_RUN : len;
+            for (size_t q = e0; q < e1; q += 64 / sizeof(REAL)) __builtin_prefetch(fnext + q, 1, 3);
+            if (moves) {
+                _Pragma("omp simd")
+                for (size_t e = e0; e < e1; e++) {
+                    const REAL x = dec * f[e] + gain * (ga[e] * gb[e]);
+                    f[e] = x;
+                    c[e] = c[e] + w * x;
+                }
+            } else {
+                _Pragma("omp simd")
+                for (size_t e = e0; e < e1; e++) c[e] = c[e] + w * f[e];
             }
-        } else {
-            _Pragma("omp simd")
-            for (size_t e = 0; e < len; e++) c[e] = c[e] + w * f[e];
         }
     }
 

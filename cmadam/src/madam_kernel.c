@@ -13,6 +13,8 @@
  * L1/L2; each input stream is then read in runs of 16-32 KiB (512 measured 10-20 % slower at
  * n = 1e7 with C = 4, 8; see docs/madam.md). */
 #define MADAM_TILE 4096
+/* Elements between the software prefetches of the next F_p segment (madam_tile). */
+#define MADAM_PREFETCH_RUN 64
 #define MADAM_MAX_OBJ 4096
 
 void cm_madam_config_default(cm_madam_config *cfg)
