@@ -130,6 +130,11 @@ def run_case(n_obj, n, repeats, min_time):
     # the sampled mode gets the whole (C, n) Jacobian and reads only the requested rows (a
     # (k, n) array of just those rows gives the same step; copying them out is not timed)
     sampled.step(jac, preference=lam, direction=d)
+    # every F_p written before the timing: the state starts as zeros the OS maps lazily, and a
+    # pair not sampled yet was read from the shared zero page (cheap), which flattered the
+    # step (run_all's section c at n = 1e7: 48-63 ms without this warm-up, 89 ms with it)
+    for _ in range(4 * n_pairs):
+        sampled.step(jac, preference=lam, direction=d)
 
     def do_sampled():
         sampled.step(jac, preference=lam, direction=d)

@@ -16,9 +16,10 @@ Sections (--only picks some, by letter or name; all by default):
               The two-pass bound: bytes = C n e (one read of J for the Gramian and scan) +
               (C + 2P + 6) n e (the fused kernel: J, p m v read and written, the P = C(C+1)/2 F
               arrays read and written; docs/madam.md; e: the element size), moved at the
-              bandwidth of a triad over as
-              many bytes (capped at 1e8 elements, 1.2 GB: beyond that every stream is out of
-              cache), so that the bound and the step are in the same cache regime.
+              bandwidth of a triad over as many bytes (capped at 1e8 elements, 1.2 GB: beyond
+              that every stream is out of cache), so that the bound and the step are in the same
+              cache regime; the triad is timed in the same interleaved rounds as the steps, as in
+              sections c and d.
   c sampling  MAdam(solver=None, n_obj=8, pair_sampling=2).step(J, preference=lam, direction=d)
               vs madam.Adam's step, both nonfinite="ignore", at n = 1e6 and 1e7 (--quick: 1e7).
               Its byte floor: C_lam = sum_p w_p F_p with lambda new each step reads all P = 36
@@ -123,20 +124,16 @@ def interleaved(steps, args):
     return {name: r["median_s"] for name, r in res.items()}
 
 
-_TRIADS = {}
-
-
-def triad_gbps(n_elem, args):
-    """GB/s of madam's triad over n_elem float32 elements (12 B/element), cached per size."""
-    n_elem = int(min(max(n_elem, 10**5), TRIAD_CAP))
-    if n_elem not in _TRIADS:
-        rng = np.random.default_rng(n_elem)
-        contender, arrays = bo.make_triad(n_elem, rng)
-        t = interleaved({"triad": contender.step}, args)["triad"]
-        _TRIADS[n_elem] = bo.gbps(bo.BYTES_TRIAD, n_elem, t)
-        del arrays, contender
-        gc.collect()
-    return _TRIADS[n_elem]
+def timed_with_triad(steps, nbytes, args):
+    """interleaved() of ``steps`` and of a triad over as many bytes (``nbytes`` / 12 float32
+    elements, at least 1e5, at most TRIAD_CAP): the times, and the triad's GB/s. Timed in the
+    same rounds as the steps, the bound reads the bandwidth of the same minutes: a triad timed
+    once per size and reused for every row read from 29 to 48 GB/s between runs on this shared
+    host, and every bound row's verdict followed it."""
+    n_elem = int(min(max(nbytes / bo.BYTES_TRIAD, 10**5), TRIAD_CAP))
+    triad, _arrays = bo.make_triad(n_elem, np.random.default_rng(n_elem))
+    t = interleaved(dict(steps, triad=triad.step), args)
+    return t, bo.gbps(bo.BYTES_TRIAD, n_elem, t["triad"])
 
 
 # ------------------------------------------------------------------------------ (a) Adam
@@ -203,9 +200,8 @@ def section_madam(args):
         opt = madam.MAdam(p, solver=solvers.MGDA(), lr=LR)
         steps = {"madam": (lambda o=opt: o.step(jac)),
                  "torchjd": torchjd_step(jac_t, n, TorchjdMGDA())}
-        t = interleaved(steps, args)
         nbytes, peer_bytes = madam_bytes(n_obj, n, size), torchjd_bytes(n_obj, n, size)
-        tri = triad_gbps(nbytes / bo.BYTES_TRIAD, args)
+        t, tri = timed_with_triad(steps, nbytes, args)
         bw = nbytes / t["madam"] / 1e9
         what = f"MAdam+MGDA step C = {n_obj}, n = {bo.fmt_n(n)} {name}"
         rows.append(Row("b", what, t["madam"], "torchjd MGDA + fused Adam", t["torchjd"],
@@ -237,11 +233,16 @@ def section_sampling(args):
         adam = madam.Adam(p2, lr=LR, nonfinite="ignore")
         steps = {"sampled": lambda: sampled.step(jac, preference=lam, direction=d),
                  "adam": lambda: adam.step(d)}
-        t = interleaved(steps, args)
         pairs = n_obj * (n_obj + 1) // 2
+        # every F_p written before the timing: the state starts as zeros that the OS maps
+        # lazily, so a pair not sampled yet was read from the shared zero page (cheap) and its
+        # first update faulted its pages in; at n = 1e7 the step timed 48-63 ms without this
+        # warm-up and 89 ms with it
+        for _ in range(4 * pairs):
+            steps["sampled"]()
         nbytes = (k + 1 + pairs + k * (k + 1) // 2 + 6) * 4 * n
+        t, tri = timed_with_triad(steps, nbytes, args)
         bw = nbytes / t["sampled"] / 1e9
-        tri = triad_gbps(nbytes / bo.BYTES_TRIAD, args)
         rows.append(Row("c", f"MAdam pair_sampling=2 C = 8, n = {bo.fmt_n(n)} f32", t["sampled"],
                         "madam Adam step", t["adam"], bound=1.5, gbps=bw, x_triad=bw / tri,
                         floor=nbytes / (bo.BYTES_ADAM * n),
@@ -272,8 +273,7 @@ def section_mada(args):
              "delayed": lambda: delayed.step(g)}
     for step in steps.values():   # past MADA's first (hypergradient-free) step
         step()
-    t = interleaved(steps, args)
-    tri = triad_gbps(n, args)
+    t, tri = timed_with_triad(steps, bo.BYTES_TRIAD * n, args)
     rows = []
     for key, label, nbytes in (("mada", "MADA step (default: recompute)", 24),
                                ("delayed", "MADA step, hyper_delay=True", 17)):
