@@ -9,7 +9,7 @@ documents the algorithms and is what the tests check these against:
 * :func:`positive_definite`: whether a Cholesky factorisation succeeds with room for rounding.
 
 A face solve costs O(m^3) flops for m free variables, and an iteration of either solver no
-Python: UPGrad's 32 row QPs at C = 32 take about 1 ms here against 35 ms in the reference.
+Python: UPGrad's 32 row QPs at C = 32 take about 2 ms here against 35 ms in the reference.
 """
 import numpy as np
 

@@ -39,11 +39,13 @@ size_t cm_qp_work_size(size_t k)
     return 2 * k * k + QP_VECTORS * k;
 }
 
+/* Whether the n elements at a are all finite (cmadam.h's element utility, serial below its
+ * default parallel threshold). */
 static int all_finite(const double *a, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(a[i])) return 0;
-    return 1;
+    int finite = 0;
+    cm_all_finite_f64(NULL, n, a, &finite);
+    return finite;
 }
 
 /* The start made feasible: max(x, 0), on the simplex divided by its sum (the barycentre if 0). */
@@ -305,12 +307,14 @@ int cm_qp_active_set(const cm_qp_config *cfg, size_t k, const double *q, const d
 
     int converged = 0;
     long released = -1; /* the bound released last, if no step has been taken since */
+    int g_of_x = 0;     /* whether g holds Q x + c for the current x (after a full step) */
     int64_t it = 0;
     for (it = 1; it <= max_iter; it++) {
         size_t m = 0;
         for (size_t i = 0; i < k; i++)
             if (active[i] == 0.0) free_idx[m++] = (double)i;
-        gradient(k, qs, cs, x, g);
+        if (!g_of_x) gradient(k, qs, cs, x, g);
+        g_of_x = 0;
         face_step(k, qs, g, free_idx, m, simplex, fac, hv, rhs, sol, perm, tau, step);
         if (!all_finite(step, k)) break; /* only outside the documented inputs (Q not PSD) */
         /* ratio test: the largest step in [0, 1] keeping the free variables nonnegative (only
@@ -360,6 +364,7 @@ int cm_qp_active_set(const cm_qp_config *cfg, size_t k, const double *q, const d
             for (size_t i = 0; i < k; i++) tabu[i] = 0.0;
         released = -1;
         gradient(k, qs, cs, x, g);
+        g_of_x = 1;
         double theta = 0.0;
         if (simplex && m) {
             for (size_t a = 0; a < m; a++) theta += g[(size_t)free_idx[a]];
@@ -389,7 +394,7 @@ int cm_qp_active_set(const cm_qp_config *cfg, size_t k, const double *q, const d
         released = best;
     }
     if (it > max_iter) it = max_iter;
-    gradient(k, qs, cs, x, g);
+    if (!g_of_x) gradient(k, qs, cs, x, g);
     result->iterations = it;
     result->converged = converged;
     result->kkt = qp_kkt(k, simplex, g, x);
