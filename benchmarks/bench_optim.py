@@ -102,8 +102,9 @@ def loadavg():
 class CpuMeter:
     """CPU time used by other processes (and stolen by the hypervisor) while a block ran.
 
-    busy jiffies of the whole machine (/proc/stat) minus this process's own (/proc/self/stat):
-    anything left is other processes competing for the 2 cores, i.e. timing interference.
+    busy jiffies of the whole machine (/proc/stat) minus this process's own and its finished
+    children's (/proc/self/stat; run_all compiles and runs a C model): anything left is other
+    processes competing for the 2 cores, i.e. timing interference.
     """
 
     def __init__(self):
@@ -116,7 +117,7 @@ class CpuMeter:
                 cpu = [int(x) for x in f.readline().split()[1:]]
             with open("/proc/self/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            own = int(fields[11]) + int(fields[12])   # utime + stime of all threads
+            own = sum(int(x) for x in fields[11:15])   # utime stime cutime cstime
         except (OSError, ValueError, IndexError):
             return None
         busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]   # user nice system irq softirq

@@ -31,11 +31,15 @@ Sections (--only picks some, by letter or name; all by default):
               Byte floors (bench_mada.py counts them): the exact rule needs the hypergradient, a
               sum over all elements, before the update pass can start, so two passes: 24
               elements per parameter (3.4x Adam's 7; the update alone moves 14); the delayed
-              rule fuses both into one pass of 17 (2.4x).
+              rule fuses both into one pass of 17 (2.4x). Beside them, benchmarks/
+              mada_delayed_model.c, compiled with the C compiler that built madam and run at
+              the same n and threads: passes that move the delayed step's 17 streams with no
+              arithmetic (its measured floor), with its square roots and divisions, packed into
+              5 streams, and with 16 streams, each against an Adam kernel in the same process.
   e hv        madam.pareto.hypervolume vs moocore.hypervolume, 4-D and 5-D: unions of moocore's
-              testsuite fronts (../shared/peerdata/moocore-testsuite, with the testsuite's reference
-              points; the value is checked against the testsuite's expected one) and random
-              linear (sum x = 1) and spherical (|x| = 1) fronts of 1000 and 10000 points
+              testsuite fronts (../shared/peerdata/moocore-testsuite, with the testsuite's
+              reference points; the value is checked against the testsuite's expected one) and
+              random linear (sum x = 1) and spherical (|x| = 1) fronts of 1000 and 10000 points
               (--quick: 1000), reference 1.1. madam with 1 thread (moocore is serial).
   f pu        madam.pu_solve on A (10 x 1e6, uniform 0..1) float32 and float64 vs the same PU
               iterations in NumPy (benchmarks/bench_amoo.py's numpy_pu), 10 iterations a call.
@@ -82,14 +86,18 @@ TRIAD_CAP = 10**8
 class Row:
     """One ratio. ``floor``: madam's bytes over the peer's bytes (each the least its algorithm
     must move), the smallest ratio possible when both move their bytes at the same bandwidth; a
-    target below it is out of reach by the byte count (verdict FLOOR, not MISS)."""
+    target below it is out of reach by the byte count (verdict FLOOR, not MISS).
+    ``measured_floor``: the ratio of two passes that move the same streams as madam's step and
+    the peer's with no arithmetic beyond one add per array, timed in one process (section d's
+    C model): a target below it is out of reach at the bandwidth this machine gives those
+    streams (verdict FLOOR too)."""
 
     def __init__(self, section, what, madam_s, peer, peer_s, bound=None, gbps=None, x_triad=None,
-                 note="", floor=None):
+                 note="", floor=None, measured_floor=None):
         self.section, self.what, self.madam_s, self.peer, self.peer_s = (section, what, madam_s,
                                                                         peer, peer_s)
         self.bound, self.gbps, self.x_triad, self.note = bound, gbps, x_triad, note
-        self.floor = floor
+        self.floor, self.measured_floor = floor, measured_floor
 
     @property
     def ratio(self):
@@ -101,13 +109,15 @@ class Row:
             return ""
         if self.ratio <= self.bound:
             return "PASS"
-        return "FLOOR" if self.floor is not None and self.floor > self.bound else "MISS"
+        floors = [f for f in (self.floor, self.measured_floor) if f is not None]
+        return "FLOOR" if floors and max(floors) > self.bound else "MISS"
 
     def as_dict(self):
         return {"section": self.section, "what": self.what, "madam_s": self.madam_s,
                 "peer": self.peer, "peer_s": self.peer_s, "ratio": self.ratio,
                 "target_ratio_at_most": self.bound, "verdict": self.verdict, "gbps": self.gbps,
-                "x_triad": self.x_triad, "byte_floor": self.floor, "note": self.note}
+                "x_triad": self.x_triad, "byte_floor": self.floor,
+                "measured_floor": self.measured_floor, "note": self.note}
 
 
 def progress(text):
@@ -161,9 +171,13 @@ def section_adam(args):
                 gbps=tri, x_triad=1.0)]
     for policy, label in (("ignore", "kernel only"), ("raise", "scan + kernel")):
         bw = bo.gbps(bo.BYTES_ADAM, n, t[policy])
+        # "raise" must scan g before the first write (no half-applied update): g is read
+        # twice, 8 elements against torch fused's 7
+        floor = (bo.BYTES_ADAM + 4) / bo.BYTES_ADAM if policy == "raise" else None
         rows.append(Row("a", f"Adam step n = 1e7 f32, {policy} ({label})", t[policy],
                         "torch fused Adam", t["fused"], bound=1.0, gbps=bw, x_triad=bw / tri,
-                        note="target: faster than torch fused (bench_optim)"))
+                        floor=floor, note="target: faster than torch fused (bench_optim)"
+                        + ("; the scan reads g once more" if floor else "")))
     return rows
 
 
@@ -257,6 +271,35 @@ def section_sampling(args):
 
 
 # ------------------------------------------------------------------------------ (d) MADA
+MODEL_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mada_delayed_model.c")
+MODEL_FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno",
+               "-std=c11"]
+
+
+def delayed_model(n, threads):
+    """Compiles and runs mada_delayed_model.c (the C compiler that built madam is there):
+    {kernel: (ms, x its Adam)}, or the reason it could not run, a string."""
+    import re
+    import shlex
+    import subprocess
+    import sysconfig
+    import tempfile
+
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1] or ["cc"]
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "mada_delayed_model")
+        try:
+            subprocess.run(cc + MODEL_FLAGS + [MODEL_SRC, "-o", exe, "-lm"], check=True,
+                           capture_output=True, text=True)
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            out = subprocess.run([exe, str(n)], check=True, capture_output=True, text=True,
+                                 env=env).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            return f"model not run ({type(exc).__name__})"
+    found = re.findall(r"^(\S+)\s+([\d.]+) ms\s+x adam\s+([\d.]+)", out, re.M)
+    return {name: (float(ms), float(x)) for name, ms, x in found}
+
+
 def section_mada(args):
     from madam.mada import MADA
 
@@ -274,13 +317,37 @@ def section_mada(args):
     for step in steps.values():   # past MADA's first (hypergradient-free) step
         step()
     t, tri = timed_with_triad(steps, bo.BYTES_TRIAD * n, args)
+    adam = default = delayed = steps = g = None   # freed before the model runs
+    gc.collect()
+    progress("d: the delayed step's streams without arithmetic (mada_delayed_model.c)")
+    model = delayed_model(n, madam.get_num_threads())
+    streams = model.get("streams") if isinstance(model, dict) else None
     rows = []
     for key, label, nbytes in (("mada", "MADA step (default: recompute)", 24),
                                ("delayed", "MADA step, hyper_delay=True", 17)):
         bw = nbytes * 4 * n / t[key] / 1e9
+        measured = streams[1] if key == "delayed" and streams else None
         rows.append(Row("d", f"{label}, n = 1e7 f32", t[key], "madam Adam step", t["adam"],
                         bound=2.5, gbps=bw, x_triad=bw / tri, floor=nbytes * 4 / bo.BYTES_ADAM,
-                        note=f"{nbytes} elements/param (bench_mada)"))
+                        measured_floor=measured,
+                        note=f"{nbytes} elements/param (bench_mada)"
+                             + ("; measured floor: the model below" if measured else "")))
+    if not isinstance(model, dict):
+        rows.append(Row("d", "  the delayed step's streams, no arithmetic", None, model, None))
+        return rows
+    labels = {"streams": "  model: its 17 streams, no arithmetic",
+              "ops": "  model: same + its 2 sqrt, 5 divisions",
+              "packed": "  model: 17 elements packed in 5 streams",
+              "streams16": "  model: 16 streams (v_{t-2} not read)"}
+    notes = {"streams": "mada_delayed_model.c, its own Adam kernel",
+             "ops": "the mandated IEEE operations hide under the memory traffic",
+             "packed": "(m vbar n mL), (v g) x 2 interleaved: a layout madam does not use",
+             "streams16": "needs v_{t-2} from v_{t-1}: ambiguous for c < 1 (docs/mada.md)"}
+    for key, label in labels.items():
+        if key in model:
+            ms, x = model[key]
+            rows.append(Row("d", f"{label}, n = 1e7 f32", ms / 1e3, "model Adam",
+                            model["adam"][0] / 1e3, note=notes[key]))
     return rows
 
 
@@ -411,6 +478,8 @@ def print_table(rows):
         gb = f"{r.gbps:.1f}" if r.gbps is not None else ""
         xt = f"{r.x_triad:.2f}" if r.x_triad is not None else ""
         floor = f"{r.floor:.2f}" if r.floor is not None else ""
+        if r.measured_floor is not None and (r.floor is None or r.measured_floor > r.floor):
+            floor = f"{r.measured_floor:.2f}m"
         print(f"{r.section:<2}{r.what:<52}{fmt_ms(r.madam_s):>10}  {r.peer:<27}"
               f"{fmt_ms(r.peer_s):>9}{ratio:>7}{target:>8}{r.verdict:>6}{floor:>7}{gb:>7}{xt:>8}"
               f"  {r.note}")
@@ -473,7 +542,8 @@ def main(argv=None):
           f"contender (HV {args.hv_repeats}, PU {args.pu_repeats} calls); GB/s = bytes counted "
           f"/ madam's time; x triad = that over a triad moving as many bytes (a: the same n); "
           f"floor = madam's bytes / the peer's bytes, the least ratio at equal bandwidth "
-          f"(FLOOR: a target below it, out of reach by the byte count)\n")
+          f"(FLOOR: a target below it, out of reach by the byte count; m: measured, the "
+          f"same streams moved with no arithmetic, section d)\n")
     print_table(rows)
     verdicts = [r.verdict for r in rows if r.verdict]
     print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS, "

@@ -179,6 +179,26 @@ def test_delayed_frozen_equals_undelayed(dtype):
         assert np.array_equal(now[2:-1], late[3:]), k
 
 
+@pytest.mark.parametrize("c, distinct", [(0.5, False), (1.0, True)])
+def test_previous_v_not_recoverable_from_v_when_yogi_mixes(c, distinct):
+    """Why the delayed pass reads v_{t-2} rather than recovering it from v_{t-1} (docs/mada.md,
+    "5. Speed"): with c < 1, v_t = av v_{t-1} + (1 - beta2)(c + (1 - c) s) q jumps where
+    s = sign(q - v_{t-1}) flips, so two different v_{t-1} give the same v_t. Here beta2 = 0.9,
+    c = 0.5, q = g^2 = 1: v_{t-1} = 0.9 / 0.95 (s = +1) and 1 / 0.95 (s = -1) both give 1.
+    With c = 1 (Adam's v) the map is increasing and the two stay apart."""
+    after = []
+    for v0 in (0.9 / 0.95, 1.0 / 0.95):
+        opt = MADA(np.zeros(1), init={"beta2": 0.9, "c": c}, learn=(), v_init=v0)
+        opt.step(np.ones(1))
+        after.append(opt.state_dict()["state.0.exp_avg_sq"][0])
+    oracle = [0.9 * v0 + 0.1 * (c + (1 - c) * (1 if v0 < 1 else -1)) + 0.1 * (1 - c) * v0
+              for v0 in (0.9 / 0.95, 1.0 / 0.95)]
+    np.testing.assert_allclose(after, oracle, rtol=1e-15)
+    assert (abs(after[0] - after[1]) > 0.05) == distinct
+    if not distinct:
+        np.testing.assert_allclose(after, 1.0, rtol=1e-15)
+
+
 # ------------------------------------------------------------------------------ hyper step
 def _hyper_step(hyper_lr, dot, coef, lr=0.1, clip=10.0):
     lib, ffi = madam._core.lib, madam._core.ffi
