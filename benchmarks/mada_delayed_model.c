@@ -11,7 +11,7 @@
  *            (2 and 5 per element, mada_arith_floor.c), on values that depend on the loads
  *   adam-ops Adam's update with MADA's four extra divisions and one extra square root (the
  *            frozen update's mandated operations, on Adam's 7 elements)
- *   packed   streams' 17 elements in 5 streams instead of 17: (m, vbar, n, mL) interleaved in
+ *   packed   streams' 17 elements in 5 arrays instead of 10: (m, vbar, n, mL) interleaved in
  *            one array, (v, g) of each ring slot in one array (a layout madam does not use)
  *   streams16 streams with v updated in place: 16 elements, as if v_{t-2} were recomputed
  *            from v_{t-1} instead of read (the one array a delayed rule could drop)
@@ -30,7 +30,8 @@
 #define ROUNDS 15
 enum { P, G, M, V1, V2, VBAR, N, ML, G1, G2, NARR };
 
-static void adam(long long n, float *restrict *a)
+/* Adam's update; with extra, also MADA's four extra divisions and one extra square root. */
+static void adam(long long n, float *restrict *a, int extra)
 {
     float *restrict p = a[P], *restrict m = a[M], *restrict v = a[V1];
     const float *restrict g = a[G];
@@ -38,66 +39,44 @@ static void adam(long long n, float *restrict *a)
     for (long long i = 0; i < n; i++) {
         const float mm = 0.9f * m[i] + 0.1f * g[i];
         const float vv = 0.999f * v[i] + 0.001f * (g[i] * g[i]);
+        const float d1 = sqrtf(vv) / 0.7f + 1e-8f;
+        float step = 1e-3f * (mm / d1);
+        if (extra) {
+            const float w = (vv + 3.0f * mm) / 7.0f, d2 = sqrtf(w + 1.0f) * 1.1f;
+            step = step + 2e-3f * (w / d1) - 1.0f / (d1 * d2 + 1.0f);
+        }
         m[i] = mm;
         v[i] = vv;
-        p[i] = p[i] - 1e-3f * (mm / (sqrtf(vv) / 0.7f + 1e-8f));
+        p[i] = p[i] - step;
     }
 }
 
-static void adam_ops(long long n, float *restrict *a)
-{
-    float *restrict p = a[P], *restrict m = a[M], *restrict v = a[V1];
-    const float *restrict g = a[G];
-#pragma omp parallel for simd schedule(static)
-    for (long long i = 0; i < n; i++) {
-        const float mm = 0.9f * m[i] + 0.1f * g[i];
-        const float vv = 0.999f * v[i] + 0.001f * (g[i] * g[i]);
-        const float w = (vv + 3.0f * mm) / 7.0f;
-        const float d1 = sqrtf(vv) / 0.7f + 1e-8f, d2 = sqrtf(w + 1.0f) * 1.1f;
-        const float inv = 1.0f / (d1 * d2 + 1.0f);
-        m[i] = mm;
-        v[i] = vv;
-        p[i] = p[i] - 1e-3f * (mm / d1) - 2e-3f * (w / d1) + inv;
-    }
-}
-
-/* ops = 0: one add per array; ops = 1: plus 2 sqrt and 5 divisions; ops = 2: as 0 with v
- * updated in place (v_{t-2} not read: 16 elements). */
-static double streams(long long n, float *restrict *a, int ops)
+/* mode 0: one add per array; 1: plus 2 sqrt and 5 divisions; 2: as 0 with v updated in place
+ * (v_{t-2} not read: 16 elements). v_in and v_out are not restrict: in mode 2 they are the same
+ * array (each element is read before it is written, so the simd loop stays valid). */
+static double streams(long long n, float *restrict *a, int mode)
 {
     float *restrict p = a[P], *restrict m = a[M], *restrict vbar = a[VBAR], *restrict nn = a[N];
-    float *restrict ml = a[ML];
-    const float *restrict g = a[G], *restrict v1 = a[V1], *restrict g1 = a[G1];
-    float *restrict v2 = ops == 2 ? a[V1] : a[V2], *restrict g2 = a[G2];
+    float *restrict ml = a[ML], *restrict g2 = a[G2];
+    const float *restrict g = a[G], *restrict g1 = a[G1];
+    const float *v_in = a[V1];
+    float *v_out = mode == 2 ? a[V1] : a[V2];
+    const float v2_weight = mode == 2 ? 0.0f : 1.0f; /* mode 2 reads no v_{t-2} */
+    const float *v2 = mode == 2 ? a[G1] : a[V2];   /* a stream read anyway: no extra traffic */
     double total = 0.0;
-    if (ops == 2) {
-#pragma omp parallel for simd schedule(static) reduction(+ : total)
-        for (long long i = 0; i < n; i++) {
-            const float x = g[i] + v2[i] + g1[i] + g2[i];
-            total += (double)x;
-            p[i] = p[i] + 1e-3f * x;
-            m[i] = m[i] + 1e-3f * x;
-            v2[i] = v2[i] + 1e-3f * x;
-            vbar[i] = vbar[i] + 1e-3f * x;
-            nn[i] = nn[i] + 1e-3f * x;
-            ml[i] = ml[i] + 1e-3f * x;
-            g2[i] = g[i];
-        }
-        return total;
-    }
 #pragma omp parallel for simd schedule(static) reduction(+ : total)
     for (long long i = 0; i < n; i++) {
-        const float x = g[i] + v1[i] + g1[i] + v2[i] + g2[i];
+        const float x = g[i] + v_in[i] + g1[i] + v2_weight * v2[i] + g2[i];
         float y = x;
-        if (ops) {
-            const float d1 = sqrtf(v1[i]) / 0.7f + 1e-8f, d2 = sqrtf(v2[i]) * 1.1f;
+        if (mode == 1) {
+            const float d1 = sqrtf(v_in[i]) / 0.7f + 1e-8f, d2 = sqrtf(v2[i]) * 1.1f;
             const float inv = 1.0f / (d1 * d2 + 1.0f);
             y = x / d1 + vbar[i] / d1 + inv + (x + vbar[i]) / 7.0f;
         }
         total += (double)y;
         p[i] = p[i] + 1e-3f * y;
         m[i] = m[i] + 1e-3f * x;
-        v2[i] = v1[i] + 1e-3f * y;
+        v_out[i] = v_in[i] + 1e-3f * y;
         vbar[i] = vbar[i] + 1e-3f * x;
         nn[i] = nn[i] + 1e-3f * y;
         ml[i] = ml[i] + 1e-3f * x;
@@ -106,7 +85,7 @@ static double streams(long long n, float *restrict *a, int ops)
     return total;
 }
 
-/* The same 17 elements in 5 streams: q = (m, vbar, n, mL) interleaved, s_a = (v, g) of the ring
+/* The same 17 elements in 5 arrays: q = (m, vbar, n, mL) interleaved, s_a = (v, g) of the ring
  * slot read only, s_b = (v, g) of the slot read and rewritten; p and g as before. */
 static double packed(long long n, float *restrict p, const float *restrict g, float *restrict q,
                      const float *restrict sa, float *restrict sb)
@@ -152,8 +131,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < ROUNDS; r++)
         for (int k = 0; k < NK; k++) {
             const double t0 = omp_get_wtime();
-            if (k == 0) adam(n, a);
-            else if (k == 3) adam_ops(n, a);
+            if (k == 0 || k == 3) adam(n, a, k == 3);
             else if (k == 4) sink += packed(n, a[P], a[G], a[NARR], a[NARR + 1], a[NARR + 2]);
             else sink += streams(n, a, k == 5 ? 2 : k == 2);
             t[k][r] = omp_get_wtime() - t0;

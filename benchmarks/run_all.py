@@ -31,11 +31,14 @@ Sections (--only picks some, by letter or name; all by default):
               Byte floors (bench_mada.py counts them): the exact rule needs the hypergradient, a
               sum over all elements, before the update pass can start, so two passes: 24
               elements per parameter (3.4x Adam's 7; the update alone moves 14); the delayed
-              rule fuses both into one pass of 17 (2.4x). Beside them, benchmarks/
+              rule fuses both into one pass of 17 (2.4x). The delayed step's arithmetic alone:
+              the same step on 2e5 elements (in L3) less the step on 1e3 (a call's fixed
+              cost), scaled to 1e7, timed in the same rounds. Beside them, benchmarks/
               mada_delayed_model.c, compiled with the C compiler that built madam and run at
-              the same n and threads: passes that move the delayed step's 17 streams with no
-              arithmetic (its measured floor), with its square roots and divisions, packed into
-              5 streams, and with 16 streams, each against an Adam kernel in the same process.
+              the same n and threads: passes that move the delayed step's 17 elements (10
+              arrays) with no arithmetic (its measured floor), with its square roots and
+              divisions, packed into 5 arrays, and 16 elements (v_{t-2} not read), each against
+              an Adam kernel in the same process.
   e hv        madam.pareto.hypervolume vs moocore.hypervolume, 4-D and 5-D: unions of moocore's
               testsuite fronts (../shared/peerdata/moocore-testsuite, with the testsuite's
               reference points; the value is checked against the testsuite's expected one) and
@@ -87,7 +90,7 @@ class Row:
     """One ratio. ``floor``: madam's bytes over the peer's bytes (each the least its algorithm
     must move), the smallest ratio possible when both move their bytes at the same bandwidth; a
     target below it is out of reach by the byte count (verdict FLOOR, not MISS).
-    ``measured_floor``: the ratio of two passes that move the same streams as madam's step and
+    ``measured_floor``: the ratio of two passes that move the same arrays as madam's step and
     the peer's with no arithmetic beyond one add per array, timed in one process (section d's
     C model): a target below it is out of reach at the bandwidth this machine gives those
     streams (verdict FLOOR too)."""
@@ -271,6 +274,7 @@ def section_sampling(args):
 
 
 # ------------------------------------------------------------------------------ (d) MADA
+N_CACHE, N_TINY = 200_000, 1_000   # section d: the delayed step in cache, and its fixed cost
 MODEL_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mada_delayed_model.c")
 MODEL_FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno",
                "-std=c11"]
@@ -312,12 +316,19 @@ def section_mada(args):
                    nonfinite="ignore")
     delayed = MADA(rng.standard_normal(n).astype(np.float32), lr=LR, hyper_start=0,
                    hyper_delay=True, nonfinite="ignore")
+    # the delayed step's arithmetic with memory out of the way: the same step on N_CACHE
+    # elements (its 17 arrays, 13.6 MB, stay in the 32 MB L3) less the same step on N_TINY (the
+    # Python and OpenMP cost of a call), scaled to n
+    small = {m: MADA(rng.standard_normal(m).astype(np.float32), lr=LR, hyper_start=0,
+                     hyper_delay=True, nonfinite="ignore") for m in (N_CACHE, N_TINY)}
     steps = {"adam": lambda: adam.step(g), "mada": lambda: default.step(g),
-             "delayed": lambda: delayed.step(g)}
+             "delayed": lambda: delayed.step(g),
+             "cache": lambda: small[N_CACHE].step(g[:N_CACHE]),
+             "tiny": lambda: small[N_TINY].step(g[:N_TINY])}
     for step in steps.values():   # past MADA's first (hypergradient-free) step
         step()
     t, tri = timed_with_triad(steps, bo.BYTES_TRIAD * n, args)
-    adam = default = delayed = steps = g = None   # freed before the model runs
+    adam = default = delayed = small = steps = g = None   # freed before the model runs
     gc.collect()
     progress("d: the delayed step's streams without arithmetic (mada_delayed_model.c)")
     model = delayed_model(n, madam.get_num_threads())
@@ -332,13 +343,18 @@ def section_mada(args):
                         measured_floor=measured,
                         note=f"{nbytes} elements/param (bench_mada)"
                              + ("; measured floor: the model below" if measured else "")))
+    arith = (t["cache"] - t["tiny"]) * n / (N_CACHE - N_TINY)
+    rows.append(Row("d", "  its arithmetic: the step from cache, scaled to 1e7", arith,
+                    "madam Adam step", t["adam"],
+                    note=f"(t(n = {N_CACHE:.0e}) - t(n = {N_TINY:.0e})) x n / "
+                         f"{N_CACHE - N_TINY:.0e}: no DRAM traffic"))
     if not isinstance(model, dict):
         rows.append(Row("d", "  the delayed step's streams, no arithmetic", None, model, None))
         return rows
-    labels = {"streams": "  model: its 17 streams, no arithmetic",
+    labels = {"streams": "  model: its 17 elements, no arithmetic",
               "ops": "  model: same + its 2 sqrt, 5 divisions",
-              "packed": "  model: 17 elements packed in 5 streams",
-              "streams16": "  model: 16 streams (v_{t-2} not read)"}
+              "packed": "  model: 17 elements packed in 5 arrays",
+              "streams16": "  model: 16 elements (v_{t-2} not read)"}
     notes = {"streams": "mada_delayed_model.c, its own Adam kernel",
              "ops": "the mandated IEEE operations hide under the memory traffic",
              "packed": "(m vbar n mL), (v g) x 2 interleaved: a layout madam does not use",
@@ -543,7 +559,7 @@ def main(argv=None):
           f"/ madam's time; x triad = that over a triad moving as many bytes (a: the same n); "
           f"floor = madam's bytes / the peer's bytes, the least ratio at equal bandwidth "
           f"(FLOOR: a target below it, out of reach by the byte count; m: measured, the "
-          f"same streams moved with no arithmetic, section d)\n")
+          f"same arrays moved with no arithmetic, section d)\n")
     print_table(rows)
     verdicts = [r.verdict for r in rows if r.verdict]
     print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS, "
