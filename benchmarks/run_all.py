@@ -316,9 +316,11 @@ def section_mada(args):
                    nonfinite="ignore")
     delayed = MADA(rng.standard_normal(n).astype(np.float32), lr=LR, hyper_start=0,
                    hyper_delay=True, nonfinite="ignore")
-    # the delayed step's arithmetic with memory out of the way: the same step on N_CACHE
+    # the delayed step's arithmetic with DRAM out of the way: the same step on N_CACHE
     # elements (its 17 arrays, 13.6 MB, stay in the 32 MB L3) less the same step on N_TINY (the
-    # Python and OpenMP cost of a call), scaled to n
+    # Python cost of a call), scaled to n. The N_TINY step runs on one thread, so the fork and
+    # join of the N_CACHE call stay in the difference, scaled with it: if anything, the row
+    # overstates the arithmetic by that much.
     small = {m: MADA(rng.standard_normal(m).astype(np.float32), lr=LR, hyper_start=0,
                      hyper_delay=True, nonfinite="ignore") for m in (N_CACHE, N_TINY)}
     steps = {"adam": lambda: adam.step(g), "mada": lambda: default.step(g),
