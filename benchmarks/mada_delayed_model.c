@@ -15,6 +15,8 @@
  *            one array, (v, g) of each ring slot in one array (a layout madam does not use)
  *   streams16 streams with v updated in place: 16 elements, as if v_{t-2} were recomputed
  *            from v_{t-1} instead of read (the one array a delayed rule could drop)
+ *   blocked  streams in blocks of 64 elements (an inner simd loop per block)
+ *   prefetched blocked, each block first prefetching the ten arrays 512 elements (2 KiB) on
  * All arrays are written before timing (no zero pages). Prints ms per pass, the ratio to adam
  * of each, and GB/s at the counted elements.
  *
@@ -51,9 +53,35 @@ static void adam(long long n, float *restrict *a, int extra)
     }
 }
 
+/* One element of the passes below: a macro, so that the plain loop and the blocked one share
+ * it. mode 1 adds the delayed step's 2 square roots and 5 divisions. */
+#define DELAYED_ELEMENT(i)                                                                     \
+    do {                                                                                       \
+        const float x = g[i] + v_in[i] + g1[i] + v2_weight * v2[i] + g2[i];                    \
+        float y = x;                                                                           \
+        if (mode == 1) {                                                                       \
+            const float d1 = sqrtf(v_in[i]) / 0.7f + 1e-8f, d2 = sqrtf(v2[i]) * 1.1f;          \
+            const float inv = 1.0f / (d1 * d2 + 1.0f);                                         \
+            y = x / d1 + vbar[i] / d1 + inv + (x + vbar[i]) / 7.0f;                            \
+        }                                                                                      \
+        total += (double)y;                                                                    \
+        p[i] = p[i] + 1e-3f * y;                                                               \
+        m[i] = m[i] + 1e-3f * x;                                                               \
+        v_out[i] = v_in[i] + 1e-3f * y;                                                        \
+        vbar[i] = vbar[i] + 1e-3f * x;                                                         \
+        nn[i] = nn[i] + 1e-3f * y;                                                             \
+        ml[i] = ml[i] + 1e-3f * x;                                                             \
+        g2[i] = g[i];                                                                          \
+    } while (0)
+
+#define BLOCK 64     /* elements of the blocked loop: 4 cache lines per array */
+#define AHEAD 512    /* elements ahead that mode 4 prefetches (2 KiB per array) */
+
 /* mode 0: one add per array; 1: plus 2 sqrt and 5 divisions; 2: as 0 with v updated in place
- * (v_{t-2} not read: 16 elements). v_in and v_out are not restrict: in mode 2 they are the same
- * array (each element is read before it is written, so the simd loop stays valid). */
+ * (v_{t-2} not read: 16 elements); 3: as 0 in blocks of BLOCK; 4: as 3, each block first
+ * prefetching all ten arrays AHEAD elements on. v_in and v_out are not restrict: in mode 2
+ * they are the same array (each element is read before it is written, so the simd loop stays
+ * valid). */
 static double streams(long long n, float *restrict *a, int mode)
 {
     float *restrict p = a[P], *restrict m = a[M], *restrict vbar = a[VBAR], *restrict nn = a[N];
@@ -64,26 +92,25 @@ static double streams(long long n, float *restrict *a, int mode)
     const float v2_weight = mode == 2 ? 0.0f : 1.0f; /* mode 2 reads no v_{t-2} */
     const float *v2 = mode == 2 ? a[G1] : a[V2];   /* a stream read anyway: no extra traffic */
     double total = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : total)
-    for (long long i = 0; i < n; i++) {
-        const float x = g[i] + v_in[i] + g1[i] + v2_weight * v2[i] + g2[i];
-        float y = x;
-        if (mode == 1) {
-            const float d1 = sqrtf(v_in[i]) / 0.7f + 1e-8f, d2 = sqrtf(v2[i]) * 1.1f;
-            const float inv = 1.0f / (d1 * d2 + 1.0f);
-            y = x / d1 + vbar[i] / d1 + inv + (x + vbar[i]) / 7.0f;
+    if (mode >= 3) {
+        const float *ahead[10] = {p, g, m, v_in, v2, vbar, nn, ml, g1, g2};
+#pragma omp parallel for schedule(static) reduction(+ : total)
+        for (long long b = 0; b < n; b += BLOCK) {
+            if (mode == 4 && b + AHEAD + BLOCK <= n)
+                for (int k = 0; k < 10; k++)
+                    for (int q = 0; q < BLOCK; q += 16)
+                        __builtin_prefetch(ahead[k] + b + AHEAD + q);
+            const long long e = b + BLOCK < n ? b + BLOCK : n;
+#pragma omp simd reduction(+ : total)
+            for (long long i = b; i < e; i++) DELAYED_ELEMENT(i);
         }
-        total += (double)y;
-        p[i] = p[i] + 1e-3f * y;
-        m[i] = m[i] + 1e-3f * x;
-        v_out[i] = v_in[i] + 1e-3f * y;
-        vbar[i] = vbar[i] + 1e-3f * x;
-        nn[i] = nn[i] + 1e-3f * y;
-        ml[i] = ml[i] + 1e-3f * x;
-        g2[i] = g[i];
+        return total;
     }
+#pragma omp parallel for simd schedule(static) reduction(+ : total)
+    for (long long i = 0; i < n; i++) DELAYED_ELEMENT(i);
     return total;
 }
+#undef DELAYED_ELEMENT
 
 /* The same 17 elements in 5 arrays: q = (m, vbar, n, mL) interleaved, s_a = (v, g) of the ring
  * slot read only, s_b = (v, g) of the slot read and rewritten; p and g as before. */
@@ -124,16 +151,17 @@ int main(int argc, char **argv)
 #pragma omp parallel for schedule(static)
         for (long long i = 0; i < len; i++) a[k][i] = 0.5f + 1e-9f * (float)(i % 1000) + 0.01f * k;
     }
-    enum { NK = 6 };
-    const char *names[NK] = {"adam", "streams", "ops", "adam-ops", "packed", "streams16"};
-    const int elems[NK] = {7, 17, 17, 7, 17, 16};
+    enum { NK = 8 };
+    const char *names[NK] = {"adam",   "streams",   "ops",     "adam-ops",
+                             "packed", "streams16", "blocked", "prefetched"};
+    const int elems[NK] = {7, 17, 17, 7, 17, 16, 17, 17};
     double t[NK][ROUNDS], sink = 0.0;
     for (int r = 0; r < ROUNDS; r++)
         for (int k = 0; k < NK; k++) {
             const double t0 = omp_get_wtime();
             if (k == 0 || k == 3) adam(n, a, k == 3);
             else if (k == 4) sink += packed(n, a[P], a[G], a[NARR], a[NARR + 1], a[NARR + 2]);
-            else sink += streams(n, a, k == 5 ? 2 : k == 2);
+            else sink += streams(n, a, k >= 6 ? k - 3 : k == 5 ? 2 : k == 2);
             t[k][r] = omp_get_wtime() - t0;
         }
     printf("n = %lld, float32, %d threads, median of %d alternated rounds\n", n,

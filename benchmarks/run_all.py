@@ -37,8 +37,9 @@ Sections (--only picks some, by letter or name; all by default):
               mada_delayed_model.c, compiled with the C compiler that built madam and run at
               the same n and threads: passes that move the delayed step's 17 elements (10
               arrays) with no arithmetic (its measured floor), with its square roots and
-              divisions, packed into 5 arrays, and 16 elements (v_{t-2} not read), each against
-              an Adam kernel in the same process.
+              divisions, packed into 5 arrays, 16 elements (v_{t-2} not read), and in blocks
+              with and without software prefetch, each against an Adam kernel in the same
+              process.
   e hv        madam.pareto.hypervolume vs moocore.hypervolume, 4-D and 5-D: unions of moocore's
               testsuite fronts (../shared/peerdata/moocore-testsuite, with the testsuite's
               reference points; the value is checked against the testsuite's expected one) and
@@ -356,11 +357,15 @@ def section_mada(args):
     labels = {"streams": "  model: its 17 elements, no arithmetic",
               "ops": "  model: same + its 2 sqrt, 5 divisions",
               "packed": "  model: 17 elements packed in 5 arrays",
-              "streams16": "  model: 16 elements (v_{t-2} not read)"}
+              "streams16": "  model: 16 elements (v_{t-2} not read)",
+              "blocked": "  model: 17 elements, blocks of 64",
+              "prefetched": "  model: same, prefetched 512 ahead"}
     notes = {"streams": "mada_delayed_model.c, its own Adam kernel",
              "ops": "the mandated IEEE operations hide under the memory traffic",
              "packed": "(m vbar n mL), (v g) x 2 interleaved: a layout madam does not use",
-             "streams16": "needs v_{t-2} from v_{t-1}: ambiguous for c < 1 (docs/mada.md)"}
+             "streams16": "needs v_{t-2} from v_{t-1}: ambiguous for c < 1 (docs/mada.md)",
+             "blocked": "an inner simd loop per block (the base of the next row)",
+             "prefetched": "software prefetch of all 10 arrays, 2 KiB ahead"}
     for key, label in labels.items():
         if key in model:
             ms, x = model[key]
