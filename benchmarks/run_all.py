@@ -62,7 +62,12 @@ import gc
 import json
 import lzma
 import os
+import re
+import shlex
+import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 
 import numpy as np
@@ -283,13 +288,7 @@ MODEL_FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-ma
 
 def delayed_model(n, threads):
     """Compiles and runs mada_delayed_model.c (the C compiler that built madam is there):
-    {kernel: (ms, x its Adam)}, or the reason it could not run, a string."""
-    import re
-    import shlex
-    import subprocess
-    import sysconfig
-    import tempfile
-
+    ({kernel: (ms, x its Adam)}, None), or ({}, the reason it could not run)."""
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1] or ["cc"]
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, "mada_delayed_model")
@@ -300,9 +299,9 @@ def delayed_model(n, threads):
             out = subprocess.run([exe, str(n)], check=True, capture_output=True, text=True,
                                  env=env).stdout
         except (OSError, subprocess.CalledProcessError) as exc:
-            return f"model not run ({type(exc).__name__})"
+            return {}, f"model not run ({type(exc).__name__})"
     found = re.findall(r"^(\S+)\s+([\d.]+) ms\s+x adam\s+([\d.]+)", out, re.M)
-    return {name: (float(ms), float(x)) for name, ms, x in found}
+    return {name: (float(ms), float(x)) for name, ms, x in found}, None
 
 
 def section_mada(args):
@@ -334,8 +333,8 @@ def section_mada(args):
     adam = default = delayed = small = steps = g = None   # freed before the model runs
     gc.collect()
     progress("d: the delayed step's streams without arithmetic (mada_delayed_model.c)")
-    model = delayed_model(n, madam.get_num_threads())
-    streams = model.get("streams") if isinstance(model, dict) else None
+    model, model_error = delayed_model(n, madam.get_num_threads())
+    streams = model.get("streams")
     rows = []
     for key, label, nbytes in (("mada", "MADA step (default: recompute)", 24),
                                ("delayed", "MADA step, hyper_delay=True", 17)):
@@ -351,8 +350,9 @@ def section_mada(args):
                     "madam Adam step", t["adam"],
                     note=f"(t(n = {N_CACHE:.0e}) - t(n = {N_TINY:.0e})) x n / "
                          f"{N_CACHE - N_TINY:.0e}: no DRAM traffic"))
-    if not isinstance(model, dict):
-        rows.append(Row("d", "  the delayed step's streams, no arithmetic", None, model, None))
+    if model_error:
+        rows.append(Row("d", "  the delayed step's arrays, no arithmetic", None, model_error,
+                        None))
         return rows
     labels = {"streams": "  model: its 17 elements, no arithmetic",
               "ops": "  model: same + its 2 sqrt, 5 divisions",

@@ -291,7 +291,8 @@ int cm_qp_active_set(const cm_qp_config *cfg, size_t k, const double *q, const d
     for (size_t i = 0; c && i < k; i++) scale = fabs(c[i]) > scale ? fabs(c[i]) : scale;
     for (size_t i = 0; i < k; i++) {
         cs[i] = c ? c[i] / scale : 0.0;
-        for (size_t j = 0; j < k; j++) qs[i * k + j] = 0.5 * (q[i * k + j] / scale + q[j * k + i] / scale);
+        for (size_t j = 0; j < k; j++)
+            qs[i * k + j] = 0.5 * (q[i * k + j] / scale + q[j * k + i] / scale);
     }
     const int64_t max_iter = cfg->max_iter > 0 ? cfg->max_iter : 50 + 20 * (int64_t)k;
 

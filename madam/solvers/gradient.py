@@ -13,6 +13,7 @@ from .._qp import min_norm_frank_wolfe, qp_active_set
 from .base import (Solver, _RngMixin, _clip_psd, _gramian, _ldexp, _preference, _sd_array,
                    _sd_scalar, _seed)
 
+
 def _quad(G, x, y=None):
     """x^T G y (y = x by default) by einsum's own loop, not BLAS: a gemv on a Gramian of C >= 128
     woke NumPy's OpenBLAS threads, which then spin and took a core from the next pass over J
